@@ -1,0 +1,3 @@
+"""stancebench: stance and sentiment classification benchmark for Arabic news."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,251 @@
+"""Annotations: the label schema, annotator files, adjudication and agreement.
+
+An annotator file (``data/annotations/<annotator>.jsonl``) is an append-only log, one JSON object
+a line.  A line sets one or both dimensions of a sentence (``{"id", "stance"?, "sentiment"?,
+"note"?}``) or takes answers back (``{"id", "retract": ["stance", ...]}``); the labelling tool writes
+exactly this, so a hand-written file and a tool-written file read the same way.  Setting a dimension
+that is already set, without retracting it first, is a duplicate and an error.
+
+The adjudication file (``data/adjudication.jsonl``) holds one decision per disagreement:
+``{"id", "dimension", "label", "reason"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from stancebench.errors import UserError
+
+TARGET = "peace talks"
+LABELS: dict[str, tuple[str, ...]] = {
+    "stance": ("favor", "against", "none"),
+    "sentiment": ("positive", "negative", "neutral"),
+}
+DIMENSIONS = tuple(LABELS)
+
+
+@dataclass
+class AnnotatorLabels:
+    """The final labels of one annotator: ``labels[dimension][sentence_id] -> label``."""
+
+    annotator: str
+    path: Path
+    labels: dict[str, dict[str, str]] = field(default_factory=lambda: {d: {} for d in DIMENSIONS})
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def complete_ids(self) -> set[str]:
+        """Ids that have a label on every dimension."""
+        ids = set(self.labels[DIMENSIONS[0]])
+        for dim in DIMENSIONS[1:]:
+            ids &= set(self.labels[dim])
+        return ids
+
+
+def check_label(dimension: str, label: object, where: str) -> str:
+    allowed = LABELS[dimension]
+    if label not in allowed:
+        raise UserError(f"{where}: {dimension} {label!r} is not one of {', '.join(allowed)}")
+    return str(label)
+
+
+def _parse_json_line(path: Path, lineno: int, line: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove the line") from None
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        raise UserError(f"{path}:{lineno}: each line must be a JSON object with a string \"id\"")
+    return record
+
+
+def read_annotator_file(path: Path, known_ids: Iterable[str] | None = None) -> AnnotatorLabels:
+    """Replay one annotator's log into final labels, validating ids and labels."""
+    path = Path(path)
+    known = set(known_ids) if known_ids is not None else None
+    result = AnnotatorLabels(annotator=path.stem, path=path)
+    set_at: dict[tuple[str, str], int] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not valid UTF-8; annotation files are UTF-8 JSON lines") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = _parse_json_line(path, lineno, line)
+        sid = record["id"]
+        where = f"{path}:{lineno}"
+        if known is not None and sid not in known:
+            raise UserError(f"{where}: unknown sentence id {sid!r}; ids come from `stancebench data segments`")
+        for dim in record.get("retract", []):
+            if dim not in LABELS:
+                raise UserError(f"{where}: cannot retract unknown dimension {dim!r}")
+            result.labels[dim].pop(sid, None)
+            set_at.pop((sid, dim), None)
+        for dim in DIMENSIONS:
+            if dim not in record:
+                continue
+            label = check_label(dim, record[dim], where)
+            if (sid, dim) in set_at:
+                raise UserError(
+                    f"{where}: duplicate {dim} for id {sid!r} (already set at line {set_at[sid, dim]}); "
+                    "keep one line or retract the first"
+                )
+            result.labels[dim][sid] = label
+            set_at[sid, dim] = lineno
+        if record.get("note"):
+            result.notes[sid] = str(record["note"])
+    return result
+
+
+def read_annotators(folder: Path, known_ids: Iterable[str] | None = None) -> list[AnnotatorLabels]:
+    """Every ``*.jsonl`` annotator file of ``folder``, sorted by annotator name."""
+    folder = Path(folder)
+    known = list(known_ids) if known_ids is not None else None
+    return [read_annotator_file(p, known) for p in sorted(folder.glob("*.jsonl"))]
+
+
+@dataclass(frozen=True)
+class Decision:
+    sentence_id: str
+    dimension: str
+    label: str
+    reason: str
+
+
+def read_adjudication(path: Path, known_ids: Iterable[str] | None = None) -> dict[tuple[str, str], Decision]:
+    """Adjudication decisions keyed by ``(sentence_id, dimension)``; duplicates are errors."""
+    path = Path(path)
+    known = set(known_ids) if known_ids is not None else None
+    decisions: dict[tuple[str, str], Decision] = {}
+    if not path.exists():
+        return decisions
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = _parse_json_line(path, lineno, line)
+        where = f"{path}:{lineno}"
+        sid, dim = record["id"], record.get("dimension")
+        if known is not None and sid not in known:
+            raise UserError(f"{where}: unknown sentence id {sid!r}; ids come from `stancebench data segments`")
+        if dim not in LABELS:
+            raise UserError(f"{where}: dimension {dim!r} is not one of {', '.join(DIMENSIONS)}")
+        label = check_label(dim, record.get("label"), where)
+        if not str(record.get("reason", "")).strip():
+            raise UserError(f"{where}: an adjudication needs a \"reason\"")
+        if (sid, dim) in decisions:
+            raise UserError(f"{where}: duplicate adjudication for {sid!r} {dim}; keep one")
+        decisions[sid, dim] = Decision(sid, dim, label, str(record["reason"]))
+    return decisions
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+def cohen_kappa(a: list[str], b: list[str]) -> float:
+    """Cohen's kappa of two annotators over the same items (nominal labels)."""
+    if len(a) != len(b) or not a:
+        raise ValueError("cohen_kappa needs two equally long, non-empty label lists")
+    cats = sorted(set(a) | set(b))
+    idx = {c: i for i, c in enumerate(cats)}
+    table = np.zeros((len(cats), len(cats)))
+    for x, y in zip(a, b):
+        table[idx[x], idx[y]] += 1
+    n = table.sum()
+    observed = np.trace(table) / n
+    expected = float((table.sum(axis=1) @ table.sum(axis=0)) / n**2)
+    if expected == 1.0:
+        return 1.0  # both annotators used one and the same label throughout
+    return float((observed - expected) / (1.0 - expected))
+
+
+def krippendorff_alpha_nominal(units: list[list[str | None]]) -> float:
+    """Krippendorff's alpha for nominal data.
+
+    ``units`` holds, per item, the label of each annotator (``None`` where one did not label it).
+    Items with fewer than two labels carry no pairing information and are skipped.
+    """
+    values: dict[str, int] = {}
+    rows = []
+    for unit in units:
+        labels = [v for v in unit if v is not None]
+        if len(labels) >= 2:
+            rows.append(labels)
+            for v in labels:
+                values.setdefault(v, len(values))
+    if not rows:
+        raise ValueError("krippendorff_alpha_nominal needs at least one item with two labels")
+    k = len(values)
+    coincidence = np.zeros((k, k))
+    for labels in rows:
+        counts = np.zeros(k)
+        for v in labels:
+            counts[values[v]] += 1
+        m = len(labels)
+        coincidence += (np.outer(counts, counts) - np.diag(counts)) / (m - 1)
+    n_c = coincidence.sum(axis=1)
+    n = n_c.sum()
+    observed_disagreement = coincidence.sum() - np.trace(coincidence)
+    expected_disagreement = (n * n - (n_c**2).sum()) / (n - 1)
+    if expected_disagreement == 0:
+        return 1.0
+    return float(1.0 - observed_disagreement / expected_disagreement)
+
+
+def agreement_report(annotators: list[AnnotatorLabels], ids: list[str]) -> dict[str, dict]:
+    """Per dimension: Cohen's kappa (mean over annotator pairs), Krippendorff's alpha, raw agreement."""
+    report: dict[str, dict] = {}
+    for dim in DIMENSIONS:
+        units = [[a.labels[dim].get(sid) for a in annotators] for sid in ids]
+        pair_kappas = []
+        pair_raw = []
+        for i in range(len(annotators)):
+            for j in range(i + 1, len(annotators)):
+                both = [sid for sid in ids if sid in annotators[i].labels[dim] and sid in annotators[j].labels[dim]]
+                if not both:
+                    continue
+                xa = [annotators[i].labels[dim][s] for s in both]
+                xb = [annotators[j].labels[dim][s] for s in both]
+                pair_kappas.append(cohen_kappa(xa, xb))
+                pair_raw.append(sum(x == y for x, y in zip(xa, xb)) / len(both))
+        report[dim] = {
+            "annotators": [a.annotator for a in annotators],
+            "items": sum(1 for u in units if sum(v is not None for v in u) >= 2),
+            "cohen_kappa": round(float(np.mean(pair_kappas)), 4) if pair_kappas else None,
+            "krippendorff_alpha": round(krippendorff_alpha_nominal(units), 4) if pair_kappas else None,
+            "percent_agreement": round(float(np.mean(pair_raw)), 4) if pair_raw else None,
+        }
+    return report
+
+
+def gold_labels(
+    annotators: list[AnnotatorLabels],
+    decisions: Mapping[tuple[str, str], Decision],
+    ids: list[str],
+) -> dict[str, dict[str, str]]:
+    """Gold label per sentence and dimension: the unanimous label, else the adjudicated one."""
+    gold: dict[str, dict[str, str]] = {}
+    for sid in ids:
+        gold[sid] = {}
+        for dim in DIMENSIONS:
+            given = {a.annotator: a.labels[dim][sid] for a in annotators if sid in a.labels[dim]}
+            if len(given) < 2:
+                raise UserError(
+                    f"sentence {sid!r}: {dim} has {len(given)} annotation(s), the dataset needs two; "
+                    "run `stancebench label --annotator NAME`"
+                )
+            if (sid, dim) in decisions:
+                gold[sid][dim] = decisions[sid, dim].label
+            elif len(set(given.values())) == 1:
+                gold[sid][dim] = next(iter(given.values()))
+            else:
+                shown = ", ".join(f"{k}={v}" for k, v in sorted(given.items()))
+                raise UserError(
+                    f"sentence {sid!r}: annotators disagree on {dim} ({shown}) and data/adjudication.jsonl "
+                    "has no decision; add {\"id\", \"dimension\", \"label\", \"reason\"}"
+                )
+    return gold

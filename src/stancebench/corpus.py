@@ -1,0 +1,187 @@
+"""Seed corpus: reading articles and segmenting them into sentences.
+
+Segmentation rules (documented for users in the dataset card):
+
+* A sentence ends at ``.``, ``!``, ``?``, the Arabic question mark ``؟`` and at every line break.
+* A quotation is kept whole with its attribution: sentence-final punctuation *inside* an open
+  quotation (``“…”``, ``«…»`` or ASCII ``"…"``) does not end the sentence, because stance is judged
+  on the sentence as written, including whom it quotes.  A second opening ``“`` inside an open
+  quotation is taken as a new quotation (news copy often drops the closing mark), and a line break
+  always closes every open quotation, so one missing mark never swallows more than one paragraph.
+* Closing quotation marks and brackets that follow a sentence end stay with that sentence.
+* Fragments made only of punctuation (``. .``) are dropped.
+* Page furniture (newsletter promotions, "read more" lines) is flagged as boilerplate with the rule
+  that matched; it stays on record but is kept out of the labelled set.
+
+Sentence ids are ``<article_id>-<first 10 hex digits of sha1(text)>`` (with ``-2``, ``-3`` … for a
+repeated identical sentence in the same article), so ids depend only on the sentence's own text:
+re-running, reordering, or adding articles never renames an existing sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from stancebench.errors import UserError
+
+SENTENCE_END = frozenset(".!?؟")
+OPENING_QUOTES = frozenset("“«")
+CLOSING_QUOTES = frozenset("”»")
+TRAILING_CLOSERS = frozenset("”»\"')]}")
+
+# Page furniture seen on Arabic news sites.  Each rule has a name that is kept with the segment.
+BOILERPLATE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("newsletter", re.compile(r"النشرة\s+(الإخبارية|البريدية)|newsletter", re.IGNORECASE)),
+    ("subscribe", re.compile(r"\b(اشترك|اشتركوا|سجّل|سجل)\b|subscribe", re.IGNORECASE)),
+    ("free-offer", re.compile(r"مجان(ًا|اً|ا)(\s|$)")),
+    ("guide-promo", re.compile(r"^دليلك\b")),
+    ("read-more", re.compile(r"^(اقرأ|إقرأ|اقرا)\s+(المزيد|أيضا|أيضًا|أيضاً)|read more", re.IGNORECASE)),
+    ("follow-us", re.compile(r"^(تابعنا|تابعونا)\b|follow us", re.IGNORECASE)),
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One sentence-level segment of an article, with its place in the source file."""
+
+    id: str
+    article_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    boilerplate: bool
+    boilerplate_rule: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Article:
+    article_id: str
+    path: Path
+    text: str
+
+
+def read_article(path: Path) -> Article:
+    """Read one seed article; empty, binary or non-UTF-8 files are user errors."""
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise UserError(f"{path}: looks like a binary file (NUL byte); seed articles must be UTF-8 text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"{path}:{line}: not valid UTF-8 (byte offset {exc.start}); re-save the article as UTF-8"
+        ) from None
+    if text.startswith("\ufeff"):
+        raise UserError(f"{path}: starts with a byte-order mark; save it as UTF-8 without BOM so offsets stay exact")
+    if not text.strip():
+        raise UserError(f"{path}: the article is empty; remove the file or add its text")
+    return Article(article_id=path.stem, path=path, text=text)
+
+
+def read_corpus(seeds_dir: Path) -> list[Article]:
+    """Every ``*.txt`` file of ``seeds_dir``, sorted by name."""
+    seeds_dir = Path(seeds_dir)
+    if not seeds_dir.is_dir():
+        raise UserError(f"{seeds_dir}: seeds folder not found; pass --seeds PATH")
+    paths = sorted(seeds_dir.glob("*.txt"))
+    if not paths:
+        raise UserError(f"{seeds_dir}: no .txt articles; add UTF-8 articles to it")
+    return [read_article(p) for p in paths]
+
+
+def _is_punctuation_only(text: str) -> bool:
+    return all(unicodedata.category(ch)[0] in "PZS" for ch in text)
+
+
+def _boilerplate_rule(text: str) -> str | None:
+    for name, pattern in BOILERPLATE_RULES:
+        if pattern.search(text):
+            return name
+    return None
+
+
+def _spans_in_line(line: str) -> list[tuple[int, int]]:
+    """Character spans (start, end) of the sentences of one line, before trimming."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    in_quote = False
+    ascii_quote_open = False
+    i = 0
+    n = len(line)
+    while i < n:
+        ch = line[i]
+        if ch in OPENING_QUOTES:
+            in_quote = True
+        elif ch in CLOSING_QUOTES:
+            in_quote = False
+        elif ch == '"':
+            ascii_quote_open = not ascii_quote_open
+        elif ch in SENTENCE_END and not in_quote and not ascii_quote_open:
+            j = i + 1
+            # Absorb runs like "?!" or "..." and closers that belong to this sentence.
+            while j < n and (line[j] in SENTENCE_END or line[j] in TRAILING_CLOSERS):
+                j += 1
+            spans.append((start, j))
+            start = j
+            i = j
+            continue
+        i += 1
+    if start < n:
+        spans.append((start, n))
+    return spans
+
+
+def _sentence_id(article_id: str, text: str, seen: dict[str, int]) -> str:
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+    base = f"{article_id}-{digest}"
+    seen[base] = seen.get(base, 0) + 1
+    return base if seen[base] == 1 else f"{base}-{seen[base]}"
+
+
+def segment_article(article: Article) -> list[Segment]:
+    """Split an article into sentence segments with exact character offsets into its text."""
+    segments: list[Segment] = []
+    seen: dict[str, int] = {}
+    offset = 0
+    for line in article.text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        for s, e in _spans_in_line(body):
+            piece = body[s:e]
+            stripped = piece.strip()
+            if not stripped or _is_punctuation_only(stripped):
+                continue
+            lead = len(piece) - len(piece.lstrip())
+            start = offset + s + lead
+            end = start + len(stripped)
+            rule = _boilerplate_rule(stripped)
+            segments.append(
+                Segment(
+                    id=_sentence_id(article.article_id, stripped, seen),
+                    article_id=article.article_id,
+                    index=len(segments),
+                    start=start,
+                    end=end,
+                    text=stripped,
+                    boilerplate=rule is not None,
+                    boilerplate_rule=rule,
+                )
+            )
+        offset += len(line)
+    return segments
+
+
+def segment_corpus(seeds_dir: Path) -> list[Segment]:
+    """Segments of every article in ``seeds_dir``, article by article."""
+    out: list[Segment] = []
+    for article in read_corpus(seeds_dir):
+        out.extend(segment_article(article))
+    return out
