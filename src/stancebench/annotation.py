@@ -81,7 +81,10 @@ def read_annotator_file(path: Path, known_ids: Iterable[str] | None = None) -> A
         where = f"{path}:{lineno}"
         if known is not None and sid not in known:
             raise UserError(f"{where}: unknown sentence id {sid!r}; ids come from `stancebench data segments`")
-        for dim in record.get("retract", []):
+        retract = record.get("retract", [])
+        if not isinstance(retract, list):
+            raise UserError(f"{where}: \"retract\" must be a list of dimensions, e.g. [\"stance\"]")
+        for dim in retract:
             if dim not in LABELS:
                 raise UserError(f"{where}: cannot retract unknown dimension {dim!r}")
             result.labels[dim].pop(sid, None)
@@ -124,7 +127,11 @@ def read_adjudication(path: Path, known_ids: Iterable[str] | None = None) -> dic
     decisions: dict[tuple[str, str], Decision] = {}
     if not path.exists():
         return decisions
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not valid UTF-8; the adjudication file is UTF-8 JSON lines") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         record = _parse_json_line(path, lineno, line)

@@ -2,7 +2,8 @@
 
 Segmentation rules (documented for users in the dataset card):
 
-* A sentence ends at ``.``, ``!``, ``?``, the Arabic question mark ``؟`` and at every line break.
+* A sentence ends at ``.``, ``!``, ``?``, the Arabic question mark ``؟`` and at every line break
+  (a ``.`` between two digits is a decimal point, not a sentence end).
 * A quotation is kept whole with its attribution: sentence-final punctuation *inside* an open
   quotation (``“…”``, ``«…»`` or ASCII ``"…"``) does not end the sentence, because stance is judged
   on the sentence as written, including whom it quotes.  A second opening ``“`` inside an open
@@ -36,8 +37,18 @@ TRAILING_CLOSERS = frozenset("”»\"')]}")
 # Page furniture seen on Arabic news sites.  Each rule has a name that is kept with the segment.
 BOILERPLATE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("newsletter", re.compile(r"النشرة\s+(الإخبارية|البريدية)|newsletter", re.IGNORECASE)),
-    ("subscribe", re.compile(r"\b(اشترك|اشتركوا|سجّل|سجل)\b|subscribe", re.IGNORECASE)),
-    ("free-offer", re.compile(r"مجان(ًا|اً|ا)(\s|$)")),
+    # "اشترك" and "سجل" are also the past tense ("took part", "recorded") and "مجانًا" an ordinary
+    # adverb, so these two rules need the call to action: the verb opens the line and is followed by
+    # what a promotion offers (now, free, your e-mail, our newsletter ...).
+    (
+        "subscribe",
+        re.compile(
+            r"^(اشترك|اشتركوا|سجّل|سجل|سجّلوا|سجلوا)\s+(الآن|مجان|دخولك|بريدك|لتصلك|ليصلك|لتلقي|للحصول"
+            r"|في\s+(نشرتنا|النشرة|خدمة|قناتنا|موقعنا))|subscribe",
+            re.IGNORECASE,
+        ),
+    ),
+    ("free-offer", re.compile(r"^(افتح|احصل|جرّب|جرب|ابدأ|اقرأ|حمّل|سجّل|سجل|اشترك)\s.*مجان(ًا|اً|ا)(\W|$)")),
     ("guide-promo", re.compile(r"^دليلك\b")),
     ("read-more", re.compile(r"^(اقرأ|إقرأ|اقرا)\s+(المزيد|أيضا|أيضًا|أيضاً)|read more", re.IGNORECASE)),
     ("follow-us", re.compile(r"^(تابعنا|تابعونا)\b|follow us", re.IGNORECASE)),
@@ -109,6 +120,11 @@ def _boilerplate_rule(text: str) -> str | None:
     return None
 
 
+def _is_decimal_point(line: str, i: int) -> bool:
+    """``.`` between two digits (``3.5``, ``١.٥``) is part of a number, not a sentence end."""
+    return line[i] == "." and 0 < i < len(line) - 1 and line[i - 1].isdigit() and line[i + 1].isdigit()
+
+
 def _spans_in_line(line: str) -> list[tuple[int, int]]:
     """Character spans (start, end) of the sentences of one line, before trimming."""
     spans: list[tuple[int, int]] = []
@@ -125,7 +141,7 @@ def _spans_in_line(line: str) -> list[tuple[int, int]]:
             in_quote = False
         elif ch == '"':
             ascii_quote_open = not ascii_quote_open
-        elif ch in SENTENCE_END and not in_quote and not ascii_quote_open:
+        elif ch in SENTENCE_END and not in_quote and not ascii_quote_open and not _is_decimal_point(line, i):
             j = i + 1
             # Absorb runs like "?!" or "..." and closers that belong to this sentence.
             while j < n and (line[j] in SENTENCE_END or line[j] in TRAILING_CLOSERS):

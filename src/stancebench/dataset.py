@@ -84,6 +84,8 @@ def build_rows(paths: ProjectPaths) -> tuple[list[Segment], list[dict], dict]:
     """Segments, labelled rows and the agreement report, computed from the project's files."""
     segments = segment_corpus(paths.seeds)
     labelled = [s for s in segments if not s.boilerplate]
+    if not labelled:
+        raise UserError(f"{paths.seeds}: every segment is boilerplate; there is nothing to label")
     ids = [s.id for s in labelled]
     annotators = read_annotators(paths.annotations, known_ids=ids)
     if len(annotators) < 2:
@@ -164,6 +166,7 @@ def build(paths: ProjectPaths) -> dict:
     output.parent.mkdir(parents=True, exist_ok=True)
     _recover(output)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    aside = output.parent / f".{output.name}.old-{os.getpid()}"
     try:
         _write_text(staging / "data" / "sentences.jsonl", "".join(_dumps(r) + "\n" for r in rows))
         _write_text(staging / "data" / "segments.jsonl", "".join(_dumps(s.to_dict()) + "\n" for s in segments))
@@ -172,7 +175,6 @@ def build(paths: ProjectPaths) -> dict:
         sums = "".join(f"{_sha256(staging / name)}  {name}\n" for name in DATA_FILES)
         _write_text(staging / CHECKSUM_FILE, sums)
         os.chmod(staging, 0o755)
-        aside = output.parent / f".{output.name}.old-{os.getpid()}"
         if output.exists():
             output.rename(aside)
         staging.rename(output)
@@ -180,6 +182,8 @@ def build(paths: ProjectPaths) -> dict:
             shutil.rmtree(aside)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if aside.exists() and not output.exists():
+            aside.rename(output)  # failed between the two renames: put the previous dataset back
         raise
     return {
         "output": str(output),
@@ -194,6 +198,8 @@ def validate(folder: Path) -> dict:
     """Check a dataset folder against its checksums and schema; raise UserError on the first problem."""
     folder = Path(folder)
     _recover(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: dataset folder not found; build it with `stancebench data build`")
     sums_path = folder / CHECKSUM_FILE
     if not sums_path.exists():
         raise UserError(f"{sums_path}: checksum file missing; rebuild with `stancebench data build`")
@@ -216,12 +222,18 @@ def validate(folder: Path) -> dict:
     sentences = folder / "data" / "sentences.jsonl"
     seen: dict[str, int] = {}
     counts: dict[str, Counter] = {d: Counter() for d in DIMENSIONS}
-    for lineno, line in enumerate(sentences.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        lines = sentences.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UserError(f"{sentences}: not valid UTF-8; rebuild with `stancebench data build`") from None
+    for lineno, line in enumerate(lines, start=1):
         where = f"{sentences}:{lineno}"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UserError(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{where}: each line must be a JSON object")
         missing = [c for c in SENTENCE_COLUMNS if c not in row]
         if missing:
             raise UserError(f"{where}: missing column(s) {', '.join(missing)}")
@@ -241,10 +253,16 @@ def publish(folder: Path, repo_id: str, private: bool = False, timeout: float = 
     """Push a validated dataset folder, card included, to the Hugging Face hub as a dataset repo."""
     from stancebench.hub import require_hub
 
-    validate(folder)
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise UserError(f"--repo-id {repo_id!r} must look like ORG/NAME")
-    endpoint = require_hub(timeout=timeout)
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise UserError(f"--repo-id {repo_id!r} is not a valid hub repo id: {exc}") from None
+    validate(folder)
+    endpoint = require_hub(timeout=timeout, what=f"publishing {repo_id}")
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -254,5 +272,6 @@ def publish(folder: Path, repo_id: str, private: bool = False, timeout: float = 
         commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
                                    commit_message=f"stancebench {DATASET_NAME} {DATASET_VERSION}")
     except HfHubHTTPError as exc:
-        raise UserError(f"hub refused the upload to {repo_id}: {exc}; check your token (`hf auth login`)") from None
+        reason = " ".join(str(exc).split())  # the hub's message spans lines; the CLI shows one
+        raise UserError(f"hub refused the upload to {repo_id}: {reason}; check your token (`hf auth login`)") from None
     return str(getattr(commit, "commit_url", commit))

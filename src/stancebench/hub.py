@@ -25,7 +25,12 @@ def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
         return False, "HF_HUB_OFFLINE is set"
     url = urlparse(hub_endpoint())
     host = url.hostname or ""
-    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number
+        return False, f"HF_ENDPOINT {hub_endpoint()!r} has an invalid port"
+    if not host:
+        return False, f"HF_ENDPOINT {hub_endpoint()!r} is not a URL like https://huggingface.co"
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True, ""

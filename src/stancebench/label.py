@@ -54,10 +54,14 @@ class AnswerLog:
     def append(self, record: dict) -> None:
         """Append one record durably: exclusive lock, write, fsync."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a hand-edited file without a final newline: never glue two lines
+            os.write(fd, data)
             os.fsync(fd)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -146,7 +150,9 @@ def terminal_key_reader(stream: TextIO = sys.stdin) -> Callable[[], str]:
     def read_key() -> str:
         old = termios.tcgetattr(fd)
         try:
-            tty.setraw(fd)
+            # TCSANOW, not setraw's default TCSAFLUSH: flushing would throw away keys typed ahead
+            # while the previous answer was being saved, and a quick "1" "3" would lose the "3".
+            tty.setraw(fd, termios.TCSANOW)
             return os.read(fd, 1).decode("utf-8", errors="replace")
         finally:
             termios.tcsetattr(fd, termios.TCSADRAIN, old)

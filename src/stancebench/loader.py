@@ -97,15 +97,19 @@ def _standardise(spec: DataSpec, rows: list[dict], origin: str, split: str, firs
             out[dim].append(_map_label(spec, dim, row.get(col), where) if col and col in row else None)
         fcol = _column(spec, "fold")
         fold = row.get(fcol) if fcol else None
-        out["fold"].append(int(fold) if fold not in (None, "") else -1)
+        try:
+            out["fold"].append(int(fold) if fold not in (None, "") else -1)
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: fold {fold!r} is not an integer") from None
     return out
 
 
 def _read_csv(path: Path) -> list[dict]:
     import pandas as pd
 
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not valid UTF-8; re-save the file as UTF-8") from None
     except pd.errors.ParserError as exc:
@@ -118,7 +122,7 @@ def _read_csv(path: Path) -> list[dict]:
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:
         raise UserError(f"{path}: not valid UTF-8; re-save the file as UTF-8") from None
     for lineno, line in enumerate(lines, start=1):

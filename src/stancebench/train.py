@@ -1,0 +1,267 @@
+"""``python -m stancebench train``: one Hydra-configured experiment, tracked in MLflow.
+
+Config flows one way: Hydra composes ``conf/train.yaml``; :func:`train` turns it into plain objects
+(a :class:`~stancebench.loader.DataSpec`, :class:`~stancebench.protocols.Items`, a model factory)
+and the library code below never reads global state.  Tests call :func:`train` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from stancebench.errors import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+def resolve_source(source: str) -> str:
+    """Relative local paths: the current folder first, then the project root; hub ids stay."""
+    path = Path(source).expanduser()
+    if path.is_absolute() or path.exists():
+        return str(path.resolve()) if path.exists() else str(path)
+    under_root = PROJECT_ROOT / path
+    if under_root.exists():
+        return str(under_root.resolve())
+    return source
+
+
+def data_spec(data_cfg: DictConfig):
+    from stancebench.loader import DataSpec
+
+    plain = OmegaConf.to_container(data_cfg, resolve=True)
+    if plain.get("source") in (None, "???"):
+        raise UserError(f"data.source is not set for data={plain.get('name')}; add data.source=PATH")
+    plain["source"] = resolve_source(str(plain["source"]))
+    plain["columns"] = plain.get("columns") or {}
+    return DataSpec(**plain)
+
+
+def _items(dataset, task: str, name: str):
+    from stancebench.protocols import Items
+
+    if task not in dataset.column_names or all(v is None for v in dataset[task]):
+        raise UserError(
+            f"dataset {name!r} has no {task} labels; pick task=<one it has> or map the column with "
+            f"data.columns.{task}=<column>"
+        )
+    rows = [r for r in dataset.to_list() if r[task] is not None]
+    return Items([r["id"] for r in rows], [r["text"] for r in rows], [r["target"] for r in rows],
+                 [r[task] for r in rows])
+
+
+def _cap(items, limit: int | None, seed: int, what: str):
+    if limit is None or len(items) <= limit:
+        return items
+    import numpy as np
+
+    if limit <= 0:
+        raise UserError(f"{what}={limit} leaves no items; use a positive number or null")
+    index = np.sort(np.random.default_rng(seed).permutation(len(items))[:limit])
+    return items.subset(index)
+
+
+def prepare_data(cfg: DictConfig) -> dict[str, Any]:
+    """Load the configured data and return training/evaluation items and the resolved protocol."""
+    from stancebench.loader import load_data, source_digest
+    from stancebench.protocols import choose_protocol
+
+    task = cfg.task.name
+    spec = data_spec(cfg.data)
+    loaded = load_data(spec)
+    train_split = "train" if "train" in loaded else next(iter(loaded))
+    train_items = _items(loaded[train_split], task, spec.name)
+    test_split = next((s for s in ("test", "validation") if s in loaded), None)
+    protocol = choose_protocol(cfg.eval.protocol, test_split is not None, len(train_items), cfg.eval.loo_max_items)
+    eval_items, eval_spec = None, spec
+    if protocol == "holdout":
+        eval_items = _items(loaded[test_split], task, spec.name)
+    elif protocol == "cross_dataset":
+        if "target_data" not in cfg.eval:
+            raise UserError("eval=cross_dataset needs eval.target_data (e.g. data@eval.target_data=peace_talks_ar)")
+        eval_spec = data_spec(cfg.eval.target_data)
+        other = load_data(eval_spec)
+        from datasets import concatenate_datasets
+
+        eval_items = _items(concatenate_datasets([other[s] for s in other]), task, eval_spec.name)
+    train_items = _cap(train_items, cfg.get("max_train_samples"), cfg.seed, "max_train_samples")
+    if eval_items is not None:
+        eval_items = _cap(eval_items, cfg.get("max_eval_samples"), cfg.seed, "max_eval_samples")
+    if not len(train_items):
+        raise UserError(f"dataset {spec.name!r} has no {task} items left after filtering; check data and task")
+    unknown = sorted(set(train_items.labels) - set(cfg.task.labels))
+    if unknown:
+        raise UserError(f"dataset {spec.name!r} has {task} labels {unknown} outside task.labels {list(cfg.task.labels)}")
+    return {
+        "spec": spec, "eval_spec": eval_spec, "train": train_items, "eval": eval_items, "protocol": protocol,
+        "digest": source_digest(spec), "eval_digest": source_digest(eval_spec),
+    }
+
+
+def _output_dir(cfg: DictConfig) -> Path:
+    if cfg.get("output_dir"):
+        return Path(cfg.output_dir).expanduser().resolve()
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(tempfile.mkdtemp(prefix="stancebench-run-"))
+
+
+def _hydra_tags() -> tuple[dict[str, str], list[str]]:
+    """Sweep grouping tags and the command-line overrides, when running under Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return {}, []
+    hc = HydraConfig.get()
+    tags = {}
+    if hc.mode == RunMode.MULTIRUN:
+        tags = {"sweep": str(Path(hc.sweep.dir).resolve()), "sweep_job": str(hc.job.num)}
+    return tags, list(hc.overrides.task)
+
+
+def _write_outputs(folder: Path, cfg: DictConfig, overrides: list[str], preds, metrics: dict, task: str, title: str):
+    """The run's files, written locally first: they survive a tracking server that goes away."""
+    from sklearn.metrics import classification_report
+
+    from stancebench.plots import confusion_matrix_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)), encoding="utf-8")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    gold = preds.items.labels
+    report = classification_report(gold, preds.predicted, labels=list(cfg.task.labels), zero_division=0, digits=4)
+    (folder / "classification_report.txt").write_text(report, encoding="utf-8")
+    confusion_matrix_png(gold, preds.predicted, list(cfg.task.labels), folder / "confusion_matrix.png", title)
+    with open(folder / "predictions.jsonl", "w", encoding="utf-8") as f:
+        for i, sid in enumerate(preds.items.ids):
+            f.write(json.dumps({
+                "id": sid, "text": preds.items.texts[i], "target": preds.items.targets[i],
+                "gold": gold[i], "predicted": preds.predicted[i], "fold": preds.folds[i],
+                "scores": {lab: (None if s == float("-inf") else round(float(s), 6))
+                           for lab, s in zip(preds.score_labels, preds.scores[i])},
+            }, ensure_ascii=False) + "\n")
+
+
+def compute_metrics(preds, task: str, labels: list[str], main_score: str, resamples: int, confidence: float,
+                    seed: int) -> dict[str, float]:
+    """Scores through the `evaluate` metric module, plus bootstrap bounds for macro-F1 and the main score."""
+    import evaluate
+
+    from stancebench.metrics import metric_path
+    from stancebench.scoring import bootstrap_interval
+
+    metric = evaluate.load(str(metric_path("stance_sentiment_scores")))
+    scores = metric.compute(predictions=preds.predicted, references=preds.items.labels, labels=labels, task=task)
+    for name in dict.fromkeys(["macro_f1", main_score]):
+        low, high = bootstrap_interval(preds.items.labels, preds.predicted, labels, task, name, resamples,
+                                       confidence, seed)
+        scores[f"{name}_ci_low"], scores[f"{name}_ci_high"] = low, high
+    scores["n_eval"] = len(preds.items)
+    return scores
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run the configured experiment end to end; returns run id, metrics and the output folder."""
+    from hydra.utils import instantiate
+
+    from stancebench import tracking
+    from stancebench.protocols import run_protocol
+
+    task, labels = cfg.task.name, list(cfg.task.labels)
+    settings = tracking.StoreSettings.from_config(cfg.tracking)
+    tracking.check_reachable(settings)
+    data = prepare_data(cfg)
+    out_dir = _output_dir(cfg)
+    sweep_tags, overrides = _hydra_tags()
+    commit, dirty = tracking.git_state()
+    tags = {
+        "task": task, "model_family": cfg.model.family, "model": cfg.model.name,
+        "dataset": data["spec"].name, "dataset_digest": data["digest"],
+        "eval_dataset": data["eval_spec"].name, "eval_dataset_digest": data["eval_digest"],
+        "protocol": data["protocol"], "git_commit": commit, "git_dirty": dirty, "seed": cfg.seed,
+        **sweep_tags,
+    }
+    run_name = cfg.get("run_name") or f"{cfg.model.name}-{data['spec'].name}-{task}-s{cfg.seed}"
+
+    def factory():
+        return instantiate(cfg.model.params, _convert_="all")
+
+    with tracking.tracked_run(settings, run_name, tags) as run:
+        run.log_params({**tracking.flatten(OmegaConf.to_container(cfg, resolve=True)),
+                        "protocol": data["protocol"], "n_train": len(data["train"])})
+        import pandas as pd
+
+        train_items = data["train"]
+        run.log_dataset(pd.DataFrame({"id": train_items.ids, "text": train_items.texts, task: train_items.labels}),
+                        data["spec"].name, data["spec"].source, data["digest"], task, "training")
+        preds, model = run_protocol(data["protocol"], factory, train_items, data["eval"], labels, cfg.seed,
+                                    cfg.eval.k)
+        metrics = compute_metrics(preds, task, labels, cfg.task.main_score, cfg.eval.bootstrap_resamples,
+                                  cfg.eval.confidence, cfg.seed)
+        run.log_metrics(metrics)
+        title = f"{cfg.model.name} on {data['eval_spec'].name} ({task}, {data['protocol']})"
+        _write_outputs(out_dir / "run", cfg, overrides, preds, metrics, task, title)
+        run.log_artifacts(out_dir / "run")
+        model_uri = None
+        if cfg.tracking.get("log_model", True):
+            example = model.input_example(preds.items.texts[:3], preds.items.targets[:3])
+            registered = f"stancebench-{task}" if cfg.get("register") else None
+            model_uri = run.log_model(model, example, registered).model_uri
+    return {"run_id": run.run_id, "metrics": metrics, "output_dir": str(out_dir), "model_uri": model_uri,
+            "protocol": data["protocol"]}
+
+
+class PrepareTrackingStore(Callback):
+    """Create the tracking store and experiment once in the launching process, before jobs start.
+
+    Parallel jobs (joblib launcher) on a brand-new SQLite store otherwise race while creating its
+    tables.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from stancebench import tracking
+
+        try:
+            tracking.prepare_store(tracking.StoreSettings.from_config(config.tracking))
+        except UserError as exc:
+            _exit_with(exc)
+
+
+def _exit_with(exc: UserError) -> None:
+    if os.environ.get("STANCEBENCH_DEBUG"):
+        raise exc
+    print(f"stancebench train: error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _main(cfg: DictConfig) -> None:
+    try:
+        result = train(cfg)
+    except UserError as exc:
+        _exit_with(exc)
+        return
+    metrics = result["metrics"]
+    main = cfg.task.main_score
+    print(
+        f"run {result['run_id']}: {main}={metrics[main]:.4f} macro_f1={metrics['macro_f1']:.4f} "
+        f"[{metrics['macro_f1_ci_low']:.3f}, {metrics['macro_f1_ci_high']:.3f}] "
+        f"accuracy={metrics['accuracy']:.4f} on {metrics['n_eval']} items ({result['protocol']})"
+    )
+
+
+def hydra_entry() -> None:
+    import hydra
+
+    hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")(_main)()
