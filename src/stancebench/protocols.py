@@ -7,6 +7,7 @@ training split, or for k-fold and leave-one-out a final model refit on all the t
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -105,9 +106,19 @@ def run_protocol(
     if protocol == "kfold":
         if k < 2 or k > len(train):
             raise UserError(f"eval.k={k} must be between 2 and the number of training items ({len(train)})")
-        # A class rarer than k leaves some test folds without it; StratifiedKFold still splits validly.
+        # A class rarer than k leaves some test folds without it; StratifiedKFold still splits validly,
+        # unless every class is rarer than k.
+        largest = max(train.labels.count(label) for label in set(train.labels))
+        if largest < k:
+            raise UserError(
+                f"eval.k={k} is more folds than the largest class has items ({largest}); "
+                "use a smaller eval.k, eval=loo, or more data"
+            )
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-        splits = list(splitter.split(np.zeros(len(train)), train.labels))
+        with warnings.catch_warnings():
+            # "The least populated class in y has only 1 members": expected on tiny data, see above.
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            splits = list(splitter.split(np.zeros(len(train)), train.labels))
     elif protocol == "loo":
         splits = list(LeaveOneOut().split(np.zeros(len(train))))
     else:

@@ -50,6 +50,22 @@ def classification_scores(
     return scores
 
 
+def _scores_from_confusions(confusions: np.ndarray, labels: Sequence[str], task: str | None) -> dict[str, np.ndarray]:
+    """Vectorised :func:`classification_scores` over a stack of confusion matrices ``(R, L, L)``."""
+    tp = np.diagonal(confusions, axis1=1, axis2=2).astype(float)
+    fp = confusions.sum(axis=1) - tp
+    fn = confusions.sum(axis=2) - tp
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    out = {"accuracy": tp.sum(axis=1) / confusions.sum(axis=(1, 2)), "macro_f1": f1.mean(axis=1)}
+    for j, label in enumerate(labels):
+        out[f"f1_{label}"] = f1[:, j]
+    if task in MAIN_PAIRS:
+        key, pair = MAIN_PAIRS[task]
+        out[key] = f1[:, [list(labels).index(p) for p in pair]].mean(axis=1)
+    return out
+
+
 def bootstrap_interval(
     references: Sequence[str],
     predictions: Sequence[str],
@@ -60,14 +76,26 @@ def bootstrap_interval(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``metric`` over resampled evaluation items."""
-    gold = np.asarray(references, dtype=object)
-    pred = np.asarray(predictions, dtype=object)
+    """Percentile bootstrap interval of ``metric`` over resampled evaluation items.
+
+    Items are resampled with replacement ``n_resamples`` times; each resample's confusion matrix is
+    built with one ``bincount``, so 1,000 resamples of 3,000 items take milliseconds.
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted((set(references) | set(predictions)) - set(index))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among {list(labels)}")
+    n_labels = len(labels)
+    codes = np.array([index[g] * n_labels + index[p] for g, p in zip(references, predictions)])
     rng = np.random.default_rng(seed)
-    n = len(gold)
-    values = np.empty(n_resamples)
-    for i in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        values[i] = classification_scores(gold[idx], pred[idx], labels, task)[metric]
+    n = len(codes)
+    values = []
+    chunk = max(1, 2_000_000 // max(n, 1))
+    for start in range(0, n_resamples, chunk):
+        rows = min(chunk, n_resamples - start)
+        sample = codes[rng.integers(0, n, (rows, n))] + (np.arange(rows) * n_labels * n_labels)[:, None]
+        confusions = np.bincount(sample.ravel(), minlength=rows * n_labels * n_labels)
+        values.append(_scores_from_confusions(confusions.reshape(rows, n_labels, n_labels), labels, task)[metric])
+    values = np.concatenate(values)
     alpha = (1.0 - confidence) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))

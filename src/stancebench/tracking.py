@@ -201,7 +201,10 @@ def _log_sklearn_model(model, input_example, registered_name: str | None):
     import numpy as np
     from mlflow.models import infer_signature
 
+    from stancebench.lazy import import_without_torch
     from stancebench.models.tfidf import TRUSTED_TYPES
+
+    import_without_torch("skops.io")  # mlflow imports it to save; keep torch out of a TF-IDF run
 
     predictions = np.asarray(model.pipeline_.predict(input_example), dtype=object)
     return mlflow.sklearn.log_model(

@@ -48,6 +48,8 @@ def data_spec(data_cfg: DictConfig):
 def _items(dataset, task: str, name: str):
     from stancebench.protocols import Items
 
+    if not len(dataset):
+        raise UserError(f"dataset {name!r} is empty (no rows with text); check data.source and data.columns.text")
     if task not in dataset.column_names or all(v is None for v in dataset[task]):
         raise UserError(
             f"dataset {name!r} has no {task} labels; pick task=<one it has> or map the column with "
@@ -79,6 +81,14 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
     loaded = load_data(spec)
     train_split = "train" if "train" in loaded else next(iter(loaded))
     train_items = _items(loaded[train_split], task, spec.name)
+    # Cap first: the protocol is chosen for the items actually trained on.
+    train_items = _cap(train_items, cfg.get("max_train_samples"), cfg.seed, "max_train_samples")
+    classes = sorted(set(train_items.labels))
+    if len(classes) < 2:
+        raise UserError(
+            f"the training data of dataset {spec.name!r} has one class only ({task} {classes[0]!r}); "
+            "a classifier needs two or more"
+        )
     test_split = next((s for s in ("test", "validation") if s in loaded), None)
     protocol = choose_protocol(cfg.eval.protocol, test_split is not None, len(train_items), cfg.eval.loo_max_items)
     eval_items, eval_spec = None, spec
@@ -92,11 +102,8 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
         from datasets import concatenate_datasets
 
         eval_items = _items(concatenate_datasets([other[s] for s in other]), task, eval_spec.name)
-    train_items = _cap(train_items, cfg.get("max_train_samples"), cfg.seed, "max_train_samples")
     if eval_items is not None:
         eval_items = _cap(eval_items, cfg.get("max_eval_samples"), cfg.seed, "max_eval_samples")
-    if not len(train_items):
-        raise UserError(f"dataset {spec.name!r} has no {task} items left after filtering; check data and task")
     unknown = sorted(set(train_items.labels) - set(cfg.task.labels))
     if unknown:
         raise UserError(f"dataset {spec.name!r} has {task} labels {unknown} outside task.labels {list(cfg.task.labels)}")
@@ -154,16 +161,22 @@ def _write_outputs(folder: Path, cfg: DictConfig, overrides: list[str], preds, m
             }, ensure_ascii=False) + "\n")
 
 
+def load_metric():
+    """The project's `evaluate` metric module, loaded by path (the hub's scripts are out of reach)."""
+    from stancebench.lazy import import_without_torch
+    from stancebench.metrics import metric_path
+
+    evaluate = import_without_torch("evaluate")
+    return evaluate.load(str(metric_path("stance_sentiment_scores")))
+
+
 def compute_metrics(preds, task: str, labels: list[str], main_score: str, resamples: int, confidence: float,
                     seed: int) -> dict[str, float]:
     """Scores through the `evaluate` metric module, plus bootstrap bounds for macro-F1 and the main score."""
-    import evaluate
-
-    from stancebench.metrics import metric_path
     from stancebench.scoring import bootstrap_interval
 
-    metric = evaluate.load(str(metric_path("stance_sentiment_scores")))
-    scores = metric.compute(predictions=preds.predicted, references=preds.items.labels, labels=labels, task=task)
+    scores = load_metric().compute(predictions=preds.predicted, references=preds.items.labels, labels=labels,
+                                   task=task)
     for name in dict.fromkeys(["macro_f1", main_score]):
         low, high = bootstrap_interval(preds.items.labels, preds.predicted, labels, task, name, resamples,
                                        confidence, seed)
