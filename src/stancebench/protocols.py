@@ -93,12 +93,17 @@ def run_protocol(
     labels: list[str],
     seed: int,
     k: int = 5,
+    final_factory: Callable[[], Classifier] | None = None,
 ) -> tuple[Predictions, Classifier]:
-    """Run one protocol; returns the evaluation predictions and the model to log."""
+    """Run one protocol; returns the evaluation predictions and the model to log.
+
+    ``factory()`` makes a fresh model for each fold; ``final_factory()`` (default: ``factory``) makes
+    the model that will be logged, so a caller can record the training curves of that one alone.
+    """
     if protocol in ("holdout", "cross_dataset"):
         if evaluation is None or not len(evaluation):
             raise UserError(f"eval={protocol} has no evaluation items; check the test split / eval.target_data")
-        model, scores = _fit_predict(factory, train, evaluation, labels, seed, "train")
+        model, scores = _fit_predict(final_factory or factory, train, evaluation, labels, seed, "train")
         return _predictions(evaluation, scores, labels, [0] * len(evaluation)), model
 
     from sklearn.model_selection import LeaveOneOut, StratifiedKFold
@@ -132,7 +137,7 @@ def run_protocol(
         for i in test_idx:
             folds[i] = fold
     _check_fold(train, "all")
-    final = factory().fit(train.texts, train.labels, train.targets, seed=seed)
+    final = (final_factory or factory)().fit(train.texts, train.labels, train.targets, seed=seed)
     return _predictions(train, scores, labels, folds), final
 
 

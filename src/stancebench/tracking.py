@@ -187,6 +187,8 @@ class TrackedRun:
         """Log a fitted classifier with its family's flavour (scikit-learn via skops for TF-IDF)."""
         if model.family == "tfidf":
             return _log_sklearn_model(model, input_example, registered_name)
+        if model.family == "transformer":
+            return _log_transformers_model(model, input_example, registered_name)
         raise UserError(f"no MLflow flavour for model family {model.family!r}")
 
 
@@ -222,9 +224,39 @@ def _log_sklearn_model(model, input_example, registered_name: str | None):
     )
 
 
+def _log_transformers_model(model, input_example, registered_name: str | None):
+    import mlflow
+
+    return mlflow.transformers.log_model(
+        transformers_model=model.pipeline(),
+        name="model",
+        task="text-classification",
+        input_example=input_example,
+        pip_requirements=_requirements("transformers", "torch", "tokenizers", "safetensors", "numpy", "pandas"),
+        registered_model_name=registered_name,
+    )
+
+
+def is_primary_process() -> bool:
+    """False on the non-zero ranks of a ``torchrun`` job: only rank 0 talks to MLflow."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class _RankRun:
+    """Stands in for the MLflow run on the non-zero ranks of a distributed job: records nothing."""
+
+    run_id = None
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
 @contextmanager
 def tracked_run(settings: StoreSettings, run_name: str | None, tags: dict[str, Any]) -> Iterator[TrackedRun]:
     """Start a run; end it FINISHED, FAILED on an error, KILLED on Ctrl-C — never left RUNNING."""
+    if not is_primary_process():
+        yield _RankRun()
+        return
     experiment_id = prepare_store(settings)
     import mlflow
 

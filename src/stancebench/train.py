@@ -208,8 +208,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     run_name = cfg.get("run_name") or f"{cfg.model.name}-{data['spec'].name}-{task}-s{cfg.seed}"
 
+    curves: dict[int, dict[str, float]] = {}
+
     def factory():
         return instantiate(cfg.model.params, _convert_="all")
+
+    def final_factory():
+        model = factory()
+        if hasattr(model, "epoch_callback"):
+            model.epoch_callback = lambda epoch, values: curves.setdefault(epoch, {}).update(values)
+        return model
 
     with tracking.tracked_run(settings, run_name, tags) as run:
         run.log_params({**tracking.flatten(OmegaConf.to_container(cfg, resolve=True)),
@@ -220,10 +228,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         run.log_dataset(pd.DataFrame({"id": train_items.ids, "text": train_items.texts, task: train_items.labels}),
                         data["spec"].name, data["spec"].source, data["digest"], task, "training")
         preds, model = run_protocol(data["protocol"], factory, train_items, data["eval"], labels, cfg.seed,
-                                    cfg.eval.k)
+                                    cfg.eval.k, final_factory=final_factory)
         metrics = compute_metrics(preds, task, labels, cfg.task.main_score, cfg.eval.bootstrap_resamples,
                                   cfg.eval.confidence, cfg.seed)
         run.log_metrics(metrics)
+        for epoch, values in sorted(curves.items()):  # per-epoch curves, one batch per epoch
+            run.log_metrics(values, step=epoch)
         title = f"{cfg.model.name} on {data['eval_spec'].name} ({task}, {data['protocol']})"
         _write_outputs(out_dir / "run", cfg, overrides, preds, metrics, task, title)
         run.log_artifacts(out_dir / "run")

