@@ -204,6 +204,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "dataset": data["spec"].name, "dataset_digest": data["digest"],
         "eval_dataset": data["eval_spec"].name, "eval_dataset_digest": data["eval_digest"],
         "protocol": data["protocol"], "git_commit": commit, "git_dirty": dirty, "seed": cfg.seed,
+        "world_size": os.environ.get("WORLD_SIZE", "1"),
         **sweep_tags,
     }
     run_name = cfg.get("run_name") or f"{cfg.model.name}-{data['spec'].name}-{task}-s{cfg.seed}"
@@ -235,10 +236,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for epoch, values in sorted(curves.items()):  # per-epoch curves, one batch per epoch
             run.log_metrics(values, step=epoch)
         title = f"{cfg.model.name} on {data['eval_spec'].name} ({task}, {data['protocol']})"
-        _write_outputs(out_dir / "run", cfg, overrides, preds, metrics, task, title)
+        if tracking.is_primary_process():  # every rank computed the same predictions; rank 0 writes
+            _write_outputs(out_dir / "run", cfg, overrides, preds, metrics, task, title)
         run.log_artifacts(out_dir / "run")
         model_uri = None
-        if cfg.tracking.get("log_model", True):
+        if cfg.tracking.get("log_model", True) and tracking.is_primary_process():
             example = model.input_example(preds.items.texts[:3], preds.items.targets[:3])
             registered = f"stancebench-{task}" if cfg.get("register") else None
             model_uri = run.log_model(model, example, registered).model_uri
@@ -274,6 +276,8 @@ def _main(cfg: DictConfig) -> None:
         result = train(cfg)
     except UserError as exc:
         _exit_with(exc)
+        return
+    if result["run_id"] is None:  # a non-zero rank of a distributed job: rank 0 reports
         return
     metrics = result["metrics"]
     main = cfg.task.main_score

