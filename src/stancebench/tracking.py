@@ -181,7 +181,18 @@ class TrackedRun:
             # MLflow registers its local-file source class twice and warns that a path is ambiguous.
             warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
             dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets=targets, digest=digest)
-        mlflow.log_input(dataset, context=context)
+        for attempt in range(3):
+            try:
+                mlflow.log_input(dataset, context=context)
+                return
+            except mlflow.exceptions.MlflowException as exc:
+                # Parallel sweep jobs logging the same dataset into one experiment: MLflow looks the
+                # dataset up, then inserts it, so a job can lose the race to another job's insert
+                # (UNIQUE constraint failed).  The dataset exists by then; logging again links to it.
+                message = str(exc).lower()
+                if attempt == 2 or not any(m in message for m in ("unique constraint", "integrityerror",
+                                                                  "duplicate")):
+                    raise
 
     def log_model(self, model, input_example, registered_name: str | None = None):
         """Log a fitted classifier with its family's flavour (scikit-learn via skops for TF-IDF)."""
@@ -209,12 +220,20 @@ def _log_sklearn_model(model, input_example, registered_name: str | None):
     import_without_torch("skops.io")  # mlflow imports it to save; keep torch out of a TF-IDF run
 
     predictions = np.asarray(model.pipeline_.predict(input_example), dtype=object)
+    if hasattr(input_example, "columns"):  # target-aware: named "target" and "text" columns
+        signature = infer_signature(input_example, predictions)
+    else:  # one unnamed string column: a list, a numpy array or a one-column DataFrame all work
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema
+
+        signature = ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("string")]))
+        input_example = [str(t) for t in input_example]
     return mlflow.sklearn.log_model(
         model.pipeline_,
         name="model",
         serialization_format="skops",
         skops_trusted_types=TRUSTED_TYPES,
-        signature=infer_signature(input_example, predictions),
+        signature=signature,
         input_example=input_example,
         # Explicit requirements: inferring them costs ~15 s and wrongly lists torch.
         pip_requirements=_requirements("scikit-learn", "skops", "numpy", "pandas", "scipy"),

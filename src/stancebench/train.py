@@ -232,6 +232,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                     cfg.eval.k, final_factory=final_factory)
         metrics = compute_metrics(preds, task, labels, cfg.task.main_score, cfg.eval.bootstrap_resamples,
                                   cfg.eval.confidence, cfg.seed)
+        for key in ("train_samples_per_second", "train_runtime"):  # Trainer's own throughput, if any
+            if key in getattr(model, "train_metrics_", {}):
+                metrics[key] = float(model.train_metrics_[key])
         run.log_metrics(metrics)
         for epoch, values in sorted(curves.items()):  # per-epoch curves, one batch per epoch
             run.log_metrics(values, step=epoch)

