@@ -205,6 +205,10 @@ class TransformerClassifier(Classifier):
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # the load report and per-step prints; curves go to MLflow
+        hf_logging.disable_progress_bar()
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
         if len(set(labels)) < 2:
             raise UserError(f"the training data has one class only ({sorted(set(labels))}); a classifier needs two")
         texts, labels = list(texts), list(labels)
