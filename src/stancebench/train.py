@@ -104,9 +104,10 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
         eval_items = _items(concatenate_datasets([other[s] for s in other]), task, eval_spec.name)
     if eval_items is not None:
         eval_items = _cap(eval_items, cfg.get("max_eval_samples"), cfg.seed, "max_eval_samples")
-    unknown = sorted(set(train_items.labels) - set(cfg.task.labels))
-    if unknown:
-        raise UserError(f"dataset {spec.name!r} has {task} labels {unknown} outside task.labels {list(cfg.task.labels)}")
+    for items, name in ((train_items, spec.name), (eval_items, eval_spec.name)):
+        unknown = sorted(set(items.labels if items is not None else []) - set(cfg.task.labels))
+        if unknown:
+            raise UserError(f"dataset {name!r} has {task} labels {unknown} outside task.labels {list(cfg.task.labels)}")
     return {
         "spec": spec, "eval_spec": eval_spec, "train": train_items, "eval": eval_items, "protocol": protocol,
         "digest": source_digest(spec), "eval_digest": source_digest(eval_spec),
