@@ -44,9 +44,16 @@ class StoreSettings:
         uri = resolve_tracking_uri(tracking.get("uri"))
         artifact_location = tracking.get("artifact_location")
         if not _is_remote(uri):
-            artifact_location = Path(artifact_location or PROJECT_ROOT / "mlruns").expanduser().resolve().as_uri()
+            artifact_location = Path(artifact_location or _default_artifact_root(uri)).expanduser().resolve().as_uri()
         return cls(uri, str(tracking.get("experiment", "stancebench")), artifact_location,
                    float(tracking.get("connect_timeout", 5)))
+
+
+def _default_artifact_root(uri: str) -> Path:
+    """``mlruns`` beside a SQLite store file (the project root for the default store)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).parent / "mlruns"
+    return PROJECT_ROOT / "mlruns"
 
 
 def _is_remote(uri: str) -> bool:
