@@ -12,14 +12,14 @@ The adjudication file (``data/adjudication.jsonl``) holds one decision per disag
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from stancebench.errors import UserError
+from stancebench.jsonl import read_json_lines
 
 TARGET = "peace talks"
 LABELS: dict[str, tuple[str, ...]] = {
@@ -53,14 +53,12 @@ def check_label(dimension: str, label: object, where: str) -> str:
     return str(label)
 
 
-def _parse_json_line(path: Path, lineno: int, line: str) -> dict:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove the line") from None
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-        raise UserError(f"{path}:{lineno}: each line must be a JSON object with a string \"id\"")
-    return record
+def _records(path: Path, utf8_hint: str) -> Iterator[tuple[int, dict]]:
+    """The file's JSON objects with their line numbers; each must carry a string ``id``."""
+    for lineno, record in read_json_lines(path, utf8_hint):
+        if not isinstance(record.get("id"), str):
+            raise UserError(f"{path}:{lineno}: each line must be a JSON object with a string \"id\"")
+        yield lineno, record
 
 
 def read_annotator_file(path: Path, known_ids: Iterable[str] | None = None) -> AnnotatorLabels:
@@ -69,14 +67,7 @@ def read_annotator_file(path: Path, known_ids: Iterable[str] | None = None) -> A
     known = set(known_ids) if known_ids is not None else None
     result = AnnotatorLabels(annotator=path.stem, path=path)
     set_at: dict[tuple[str, str], int] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not valid UTF-8; annotation files are UTF-8 JSON lines") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = _parse_json_line(path, lineno, line)
+    for lineno, record in _records(path, "annotation files are UTF-8 JSON lines"):
         sid = record["id"]
         where = f"{path}:{lineno}"
         if known is not None and sid not in known:
@@ -127,14 +118,7 @@ def read_adjudication(path: Path, known_ids: Iterable[str] | None = None) -> dic
     decisions: dict[tuple[str, str], Decision] = {}
     if not path.exists():
         return decisions
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not valid UTF-8; the adjudication file is UTF-8 JSON lines") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = _parse_json_line(path, lineno, line)
+    for lineno, record in _records(path, "the adjudication file is UTF-8 JSON lines"):
         where = f"{path}:{lineno}"
         sid, dim = record["id"], record.get("dimension")
         if known is not None and sid not in known:

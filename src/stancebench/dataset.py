@@ -35,6 +35,7 @@ from stancebench.annotation import (
 )
 from stancebench.corpus import Segment, segment_corpus
 from stancebench.errors import UserError
+from stancebench.jsonl import read_json_lines
 
 DATASET_NAME = "peace-talks-ar"
 DATASET_VERSION = "1.0.0"
@@ -222,18 +223,8 @@ def validate(folder: Path) -> dict:
     sentences = folder / "data" / "sentences.jsonl"
     seen: dict[str, int] = {}
     counts: dict[str, Counter] = {d: Counter() for d in DIMENSIONS}
-    try:
-        lines = sentences.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise UserError(f"{sentences}: not valid UTF-8; rebuild with `stancebench data build`") from None
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, row in read_json_lines(sentences, "rebuild with `stancebench data build`"):
         where = f"{sentences}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{where}: each line must be a JSON object")
         missing = [c for c in SENTENCE_COLUMNS if c not in row]
         if missing:
             raise UserError(f"{where}: missing column(s) {', '.join(missing)}")

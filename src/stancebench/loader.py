@@ -12,13 +12,13 @@ line.  CSV values are read as plain strings: the stance label ``None`` stays the
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stancebench.annotation import DIMENSIONS, LABELS
 from stancebench.errors import UserError
+from stancebench.jsonl import read_json_lines
 
 if TYPE_CHECKING:
     import datasets
@@ -120,22 +120,7 @@ def _read_csv(path: Path) -> list[dict]:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not valid UTF-8; re-save the file as UTF-8") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path}:{lineno}: each line must be a JSON object")
-        rows.append(row)
-    return rows
+    return [row for _, row in read_json_lines(path, encoding="utf-8-sig")]
 
 
 def _read_file(path: Path, fmt: str) -> list[dict]:

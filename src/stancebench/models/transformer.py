@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +71,7 @@ def make_preprocessor(kind: str, model_name: str) -> Callable[[str], str]:
         raise UserError("preprocessing=arabert needs the arabert package: pip install arabert") from None
     version = model_name.rstrip("/").split("/")[-1]
     if version in SEGMENTED_MODELS:
-        try:
-            from farasa.segmenter import FarasaSegmenter  # noqa: F401
-
-            segmenter_ok = _farasa_works()
-        except Exception:
-            segmenter_ok = False
-        if not segmenter_ok:
+        if not _farasa_works():
             raise UserError(
                 f"{version} expects Farasa-segmented input, and Farasa is not available here (it needs Java and "
                 "a jar download); use aubmindlab/bert-base-arabertv02, which needs no segmentation"
@@ -97,9 +91,10 @@ def make_preprocessor(kind: str, model_name: str) -> Callable[[str], str]:
 
 
 def _farasa_works() -> bool:
-    from farasa.segmenter import FarasaSegmenter
-
+    """Whether Farasa can segment here (it needs Java and downloads a jar on first use)."""
     try:
+        from farasa.segmenter import FarasaSegmenter
+
         return bool(FarasaSegmenter(interactive=True).segment("اختبار").strip())
     except Exception:
         return False
