@@ -90,7 +90,9 @@ def test_same_seed_gives_identical_transformer_predictions(tmp_path, tiny_bert):
 
     first = train(compose_cfg(tmp_path / "a", *tiny_overrides(tiny_bert, epochs=1), "eval=kfold", "eval.k=3"))
     second = train(compose_cfg(tmp_path / "b", *tiny_overrides(tiny_bert, epochs=1), "eval=kfold", "eval.k=3"))
-    assert first["metrics"] == second["metrics"]
+    timing = {"train_samples_per_second", "train_runtime"}  # wall-clock figures, not results
+    scores = lambda r: {k: v for k, v in r["metrics"].items() if k not in timing}  # noqa: E731
+    assert scores(first) == scores(second)
     read = lambda r: (Path(r["output_dir"]) / "run" / "predictions.jsonl").read_text()  # noqa: E731
     assert read(first) == read(second)
 
