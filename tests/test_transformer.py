@@ -174,3 +174,21 @@ def test_torchrun_two_processes_log_one_run_with_single_process_metrics(tmp_path
         runs[name] = found[0]
     assert runs["ddp"].data.tags["world_size"] == "2"
     assert abs(runs["ddp"].data.metrics["macro_f1"] - runs["single"].data.metrics["macro_f1"]) <= 0.15
+
+
+@pytest.mark.slow
+def test_served_arabert_model_applies_the_training_preprocessing(tmp_path, tiny_bert):
+    import mlflow
+
+    from stancebench.train import train
+
+    overrides = [o for o in tiny_overrides(tiny_bert, epochs=1) if "preprocessing" not in o]
+    result = train(compose_cfg(tmp_path, *overrides, "model.params.preprocessing=arabert", "eval=kfold", "eval.k=3"))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    model = mlflow.pyfunc.load_model(result["model_uri"])
+    plain = "قال الكرملين إن بوتين مستعد للقاء ترامب"
+    voweled = "قَالَ الكرملين إِنَّ بوتين مستعدٌّ للقاء ترامب"  # AraBERT strips the diacritics again
+    out = model.predict([plain, voweled])
+    assert out["score"][0] == out["score"][1]  # same model input after preprocessing (raw: 4e-6 apart)
+    local = Path(mlflow.artifacts.download_artifacts(result["model_uri"], dst_path=str(tmp_path / "dl")))
+    assert list(local.rglob("*.safetensors")) and not list(local.rglob("*.pkl"))

@@ -253,12 +253,42 @@ def _log_sklearn_model(model, input_example, registered_name: str | None):
 def _log_transformers_model(model, input_example, registered_name: str | None):
     import mlflow
 
+    if model.preprocessing != "none":
+        return _log_preprocessed_transformer(model, input_example, registered_name)
     return mlflow.transformers.log_model(
         transformers_model=model.pipeline(),
         name="model",
         task="text-classification",
         input_example=input_example,
         pip_requirements=_requirements("transformers", "torch", "tokenizers", "safetensors", "numpy", "pandas"),
+        registered_model_name=registered_name,
+    )
+
+
+def _log_preprocessed_transformer(model, input_example, registered_name: str | None):
+    """A model whose preprocessing runs in Python: logged as code + a safetensors folder, no pickle."""
+    import tempfile
+
+    import mlflow
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    folder = Path(tempfile.mkdtemp(prefix="stancebench-hf-")) / "hf_model"
+    model.model_.save_pretrained(folder)  # safetensors
+    model.tokenizer_.save_pretrained(folder)
+    signature = ModelSignature(inputs=Schema([ColSpec("string")]),
+                               outputs=Schema([ColSpec("string", "label"), ColSpec("double", "score")]))
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(Path(__file__).resolve().parent / "models" / "served_transformer.py"),
+        artifacts={"hf_model": str(folder)},
+        model_config={"preprocessing": model.preprocessing, "model_name": model.model_name_or_path,
+                      "max_length": model.max_length},
+        code_paths=[str(Path(__file__).resolve().parent)],
+        signature=signature,
+        input_example=pd.DataFrame({"text": [str(t) for t in input_example]}),
+        pip_requirements=_requirements("transformers", "torch", "tokenizers", "safetensors", "arabert", "pandas"),
         registered_model_name=registered_name,
     )
 
