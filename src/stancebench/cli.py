@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from stancebench.errors import UserError
+from stancebench.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 COMMANDS = {
     "train": "train and evaluate a model (Hydra app: overrides, --cfg job, -m sweeps)",

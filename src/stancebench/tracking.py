@@ -19,8 +19,8 @@ from typing import Any, Iterator
 from urllib.parse import urlparse
 
 from stancebench.errors import UserError
+from stancebench.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|credential|auth)", re.IGNORECASE)
 MAX_PARAM_LENGTH = 6000
 

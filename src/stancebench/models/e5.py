@@ -152,9 +152,9 @@ def _version(distribution: str) -> str:
 
 def _repo_root() -> Path | None:
     """The project checkout this module runs from (src layout), if any."""
-    here = Path(__file__).resolve()
-    root = here.parents[3]
-    return root if here.parents[2].name == "src" and (root / "pyproject.toml").is_file() else None
+    from stancebench.paths import PROJECT_ROOT
+
+    return PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else None
 
 
 def _cache_root(cache_dir: Path | str | None) -> Path:
