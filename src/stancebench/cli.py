@@ -86,8 +86,8 @@ def _cmd_label(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from stancebench.label import run_labelling, terminal_key_reader
 
-    summary = run_labelling(args.annotator, args.seeds, args.annotations, terminal_key_reader(), sys.stdout)
-    return 0 if summary is not None else 1
+    run_labelling(args.annotator, args.seeds, args.annotations, terminal_key_reader(), sys.stdout)
+    return 0
 
 
 def _cmd_train(argv: list[str]) -> int:

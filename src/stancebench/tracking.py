@@ -153,7 +153,6 @@ class TrackedRun:
     """Thin wrapper over the active MLflow run; every logging call of ``train`` goes through it."""
 
     def __init__(self, run):
-        self.run = run
         self.run_id = run.info.run_id
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -163,11 +162,6 @@ class TrackedRun:
         items = list(clean.items())
         for i in range(0, len(items), 100):  # the REST API takes at most 100 params per batch
             mlflow.log_params(dict(items[i:i + 100]))
-
-    def set_tags(self, tags: dict[str, Any]) -> None:
-        import mlflow
-
-        mlflow.set_tags({k: str(v) for k, v in redact(tags).items()})
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         import mlflow
@@ -316,7 +310,8 @@ def tracked_run(settings: StoreSettings, run_name: str | None, tags: dict[str, A
     experiment_id = prepare_store(settings)
     import mlflow
 
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                           tags={k: str(v) for k, v in redact(tags).items()})
     status = "FAILED"
     try:
         yield TrackedRun(run)

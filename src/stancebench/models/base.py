@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from stancebench.errors import UserError
+
 
 class Classifier(ABC):
     """Fit on texts and labels, predict label strings and per-class scores.
@@ -28,6 +30,18 @@ class Classifier(ABC):
         seed: int = 0,
     ) -> "Classifier":
         """Learn from ``texts`` and their ``labels``; returns ``self``."""
+
+    def _begin_fit(self, labels: Sequence[str], targets: Sequence[str | None] | None) -> None:
+        """Checks and settings every ``fit`` starts with: two classes at least; target-awareness."""
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise UserError(
+                f"the training data has one class only ({classes}); a classifier needs two or more — "
+                "use a protocol with larger training folds (eval=loo) or more data"
+            )
+        mode = getattr(self, "target_aware", False)
+        distinct_targets = {t for t in (targets or []) if t}
+        self.target_aware_ = len(distinct_targets) > 1 if mode == "auto" else bool(mode)
 
     @abstractmethod
     def predict_scores(self, texts: Sequence[str], targets: Sequence[str | None] | None = None) -> np.ndarray:

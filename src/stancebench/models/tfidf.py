@@ -116,13 +116,7 @@ class TfidfClassifier(Classifier):
         return np.asarray(list(texts), dtype=object)
 
     def fit(self, texts, labels, targets=None, seed: int = 0) -> "TfidfClassifier":
-        distinct_targets = {t for t in (targets or []) if t}
-        self.target_aware_ = (len(distinct_targets) > 1) if self.target_aware == "auto" else bool(self.target_aware)
-        if len(set(labels)) < 2:
-            raise UserError(
-                f"the training data has one class only ({sorted(set(labels))}); a classifier needs two or more — "
-                "use a protocol with larger training folds (eval=loo) or more data"
-            )
+        self._begin_fit(labels, targets)
         self.pipeline_ = self._pipeline(seed)
         # One BLAS/OpenMP thread: these solvers gain nothing from threads on sparse TF-IDF features, and
         # on a busy machine (parallel sweep jobs, a loaded CI box) the threads' hand-offs made each

@@ -204,11 +204,8 @@ class TransformerClassifier(Classifier):
         from datasets.utils.logging import disable_progress_bar
 
         disable_progress_bar()
-        if len(set(labels)) < 2:
-            raise UserError(f"the training data has one class only ({sorted(set(labels))}); a classifier needs two")
         texts, labels = list(texts), list(labels)
-        distinct_targets = {t for t in (targets or []) if t}
-        self.target_aware_ = (len(distinct_targets) > 1) if self.target_aware == "auto" else bool(self.target_aware)
+        self._begin_fit(labels, targets)
         self.labels_ = sorted(set(labels))
         self.label2id_ = {label: i for i, label in enumerate(self.labels_)}
         self.source_ = resolve_model_source(self.model_name_or_path, self.hub_timeout)
