@@ -32,5 +32,17 @@ class PreprocessedTextClassifier(PythonModel):
         out = self.pipe(prepared, truncation=True, max_length=self.max_length)
         return pd.DataFrame({"label": [o["label"] for o in out], "score": [o["score"] for o in out]})
 
+    def label_scores(self, texts, batch_size=8):
+        """Every class's probability for each raw text, as ``{label: probability}`` in the model's label order.
+
+        The preprocessing and truncation of :meth:`predict`; ``stancebench predict`` reports these.
+        """
+        prepared = [self.preprocess(str(t)) for t in texts]
+        out = self.pipe(prepared, truncation=True, max_length=self.max_length, top_k=None, batch_size=batch_size)
+        id2label = self.pipe.model.config.id2label
+        order = [id2label[i] for i in sorted(id2label)]
+        rows = [{o["label"]: float(o["score"]) for o in row} for row in out]
+        return [{label: row[label] for label in order} for row in rows]
+
 
 mlflow.models.set_model(PreprocessedTextClassifier())
