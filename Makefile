@@ -1,6 +1,7 @@
 # Set-up and the two everyday jobs.  `make train` and `make test` each do all the set-up they need
 # on a fresh machine: a virtualenv in .venv (torch's CPU wheel first), the package in editable mode,
-# and for tests the system packages they drive (Chromium for the UI checks).
+# and for tests the system packages they drive (Chromium for the UI checks, PostgreSQL for the
+# tracking-server checks).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
@@ -23,8 +24,10 @@ train: $(VENV)/.installed
 system-deps:
 	bash .ci/system-deps
 
+# pytest runs beside a throw-away PostgreSQL cluster and MLflow tracking server (127.0.0.1, free
+# ports, stopped and deleted afterwards): see .ci/with-tracking-server.
 test: $(VENV)/.installed system-deps
-	$(PY) -m pytest $(ARGS)
+	PYTHON=$(PY) bash .ci/with-tracking-server $(PY) -m pytest $(ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_tfidf.py

@@ -106,11 +106,30 @@ def run_protocol(
         model, scores = _fit_predict(final_factory or factory, train, evaluation, labels, seed, "train")
         return _predictions(evaluation, scores, labels, [0] * len(evaluation)), model
 
+    splits = fold_splits(protocol, train, seed, k)
+    scores = np.zeros((len(train), len(labels)))
+    folds = [0] * len(train)
+    for fold, (train_idx, test_idx) in enumerate(splits):
+        _, fold_scores = _fit_predict(factory, train.subset(train_idx), train.subset(test_idx), labels, seed, fold)
+        scores[test_idx] = fold_scores
+        for i in test_idx:
+            folds[i] = fold
+    final = (final_factory or factory)().fit(train.texts, train.labels, train.targets, seed=seed)
+    return _predictions(train, scores, labels, folds), final
+
+
+def fold_splits(protocol: str, train: Items, seed: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) index pairs of ``kfold`` or ``loo``, each training fold checked for two classes.
+
+    Cheap, and the same splits :func:`run_protocol` uses: ``train`` calls it before the MLflow run
+    starts, so a bad ``eval.k`` or a one-class fold fails at once and leaves no FAILED run behind.
+    """
     from sklearn.model_selection import LeaveOneOut, StratifiedKFold
 
     if protocol == "kfold":
-        if k < 2 or k > len(train):
-            raise UserError(f"eval.k={k} must be between 2 and the number of training items ({len(train)})")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2 or k > len(train):
+            raise UserError(f"eval.k={k} must be a whole number between 2 and the number of training items "
+                            f"({len(train)})")
         # A class rarer than k leaves some test folds without it; StratifiedKFold still splits validly,
         # unless every class is rarer than k.
         largest = max(train.labels.count(label) for label in set(train.labels))
@@ -128,17 +147,10 @@ def run_protocol(
         splits = list(LeaveOneOut().split(np.zeros(len(train))))
     else:
         raise UserError(f"eval.protocol={protocol!r} is not one of {', '.join(PROTOCOLS)}")
-
-    scores = np.zeros((len(train), len(labels)))
-    folds = [0] * len(train)
-    for fold, (train_idx, test_idx) in enumerate(splits):
-        _, fold_scores = _fit_predict(factory, train.subset(train_idx), train.subset(test_idx), labels, seed, fold)
-        scores[test_idx] = fold_scores
-        for i in test_idx:
-            folds[i] = fold
+    for fold, (train_idx, _) in enumerate(splits):
+        _check_fold(train.subset(train_idx), fold)
     _check_fold(train, "all")
-    final = (final_factory or factory)().fit(train.texts, train.labels, train.targets, seed=seed)
-    return _predictions(train, scores, labels, folds), final
+    return splits
 
 
 def _predictions(items: Items, scores: np.ndarray, labels: list[str], folds: list[int]) -> Predictions:

@@ -61,6 +61,8 @@ def _items(dataset, task: str, name: str):
 
 
 def _cap(items, limit: int | None, seed: int, what: str):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise UserError(f"{what}={limit!r} must be a whole number of items, or null for all of them")
     if limit is None or len(items) <= limit:
         return items
     import numpy as np
@@ -74,7 +76,7 @@ def _cap(items, limit: int | None, seed: int, what: str):
 def prepare_data(cfg: DictConfig) -> dict[str, Any]:
     """Load the configured data and return training/evaluation items and the resolved protocol."""
     from stancebench.loader import load_data, source_digest
-    from stancebench.protocols import choose_protocol
+    from stancebench.protocols import choose_protocol, fold_splits
 
     task = cfg.task.name
     spec = data_spec(cfg.data)
@@ -91,6 +93,8 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
         )
     test_split = next((s for s in ("test", "validation") if s in loaded), None)
     protocol = choose_protocol(cfg.eval.protocol, test_split is not None, len(train_items), cfg.eval.loo_max_items)
+    if protocol in ("kfold", "loo"):
+        fold_splits(protocol, train_items, cfg.seed, cfg.eval.k)  # bad eval.k, one-class folds: fail before the run
     eval_items, eval_spec = None, spec
     if protocol == "holdout":
         eval_items = _items(loaded[test_split], task, spec.name)
@@ -103,7 +107,8 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
 
         eval_items = _items(concatenate_datasets([other[s] for s in other]), task, eval_spec.name)
     if eval_items is not None:
-        eval_items = _cap(eval_items, cfg.get("max_eval_samples"), cfg.seed, "max_eval_samples")
+        # A fixed sample, whatever the seed: runs of different seeds are then scored on the same items.
+        eval_items = _cap(eval_items, cfg.get("max_eval_samples"), 0, "max_eval_samples")
     for items, name in ((train_items, spec.name), (eval_items, eval_spec.name)):
         unknown = sorted(set(items.labels if items is not None else []) - set(cfg.task.labels))
         if unknown:
@@ -144,9 +149,14 @@ def _write_outputs(folder: Path, cfg: DictConfig, overrides: list[str], preds, m
 
     from stancebench.plots import confusion_matrix_png
 
+    from stancebench.tracking import redact_override, redact_tree
+
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)), encoding="utf-8")
+    # What a config read from the environment (${oc.env:...}) must not carry into the run's files.
+    config = redact_tree(OmegaConf.to_container(cfg, resolve=True))
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)), encoding="utf-8")
+    shown = [redact_override(o) for o in overrides]
+    (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(shown)), encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     gold = preds.items.labels
     report = classification_report(gold, preds.predicted, labels=list(cfg.task.labels), zero_division=0, digits=4)
@@ -221,7 +231,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             model.epoch_callback = lambda epoch, values: curves.setdefault(epoch, {}).update(values)
         return model
 
-    with tracking.tracked_run(settings, run_name, tags) as run:
+    local_dir = out_dir / "run"
+    with tracking.tracked_run(settings, run_name, tags, local_dir) as run:
         run.log_params({**tracking.flatten(OmegaConf.to_container(cfg, resolve=True)),
                         "protocol": data["protocol"], "n_train": len(data["train"])})
         import pandas as pd
@@ -236,16 +247,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for key in ("train_samples_per_second", "train_runtime"):  # Trainer's own throughput, if any
             if key in getattr(model, "train_metrics_", {}):
                 metrics[key] = float(model.train_metrics_[key])
+        title = f"{cfg.model.name} on {data['eval_spec'].name} ({task}, {data['protocol']})"
+        log_model = cfg.tracking.get("log_model", True) and tracking.is_primary_process()
+        example = model.input_example(preds.items.texts[:3], preds.items.targets[:3]) if log_model else None
+        if tracking.is_primary_process():  # every rank computed the same predictions; rank 0 writes
+            # Locally first, then to MLflow: if the tracking server goes away from here on, the
+            # results are in local_dir and tracked_run saves the model beside them.
+            _write_outputs(local_dir, cfg, overrides, preds, metrics, task, title)
+            run.keep_locally(model if log_model else None, example)
         run.log_metrics(metrics)
         for epoch, values in sorted(curves.items()):  # per-epoch curves, one batch per epoch
             run.log_metrics(values, step=epoch)
-        title = f"{cfg.model.name} on {data['eval_spec'].name} ({task}, {data['protocol']})"
-        if tracking.is_primary_process():  # every rank computed the same predictions; rank 0 writes
-            _write_outputs(out_dir / "run", cfg, overrides, preds, metrics, task, title)
-        run.log_artifacts(out_dir / "run")
+        run.log_artifacts(local_dir)
         model_uri = None
-        if cfg.tracking.get("log_model", True) and tracking.is_primary_process():
-            example = model.input_example(preds.items.texts[:3], preds.items.targets[:3])
+        if log_model:
             registered = f"stancebench-{task}" if cfg.get("register") else None
             model_uri = run.log_model(model, example, registered).model_uri
     return {"run_id": run.run_id, "metrics": metrics, "output_dir": str(out_dir), "model_uri": model_uri,
