@@ -69,3 +69,18 @@ def run_cli():
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A tiny randomly initialised BERT with a WordPiece vocabulary trained on real Arabic text (seconds on CPU)."""
+    import json
+
+    import pandas as pd
+
+    from stancebench.models.tiny import build_tiny_bert
+
+    sentences = COMMITTED_DATASET / "data" / "sentences.jsonl"
+    texts = [json.loads(line)["text"] for line in sentences.read_text(encoding="utf-8").splitlines()]
+    tweets = pd.read_csv(ARSARCASM / "ArSarcasm-v2" / "training_data.csv", dtype=str, keep_default_na=False)["tweet"]
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), texts + list(tweets[:1500]))

@@ -18,9 +18,9 @@ HEAVY_MODULES = ("torch", "mlflow", "transformers", "datasets", "hydra", "sklear
 def test_help_lists_every_command(run_cli):
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("train", "data", "label", "ui"):
+    for command in ("train", "data", "label", "ui", "report", "predict"):
         assert f"  {command} " in result.stdout
-    assert set(COMMANDS) == {"train", "data", "label", "ui"}
+    assert set(COMMANDS) == {"train", "data", "label", "ui", "report", "predict"}
 
 
 def test_help_answers_in_under_half_a_second():

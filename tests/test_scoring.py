@@ -176,3 +176,65 @@ def test_evaluate_module_loaded_by_path_gives_the_same_numbers(metric_module, ta
 def test_evaluate_module_docstring_example(metric_module):
     scores = metric_module.compute(predictions=["favor"], references=["favor"], labels=STANCE_LABELS, task="stance")
     assert scores["f_avg"] == 0.5 and scores["accuracy"] == 1.0 and scores["f1_favor"] == 1.0
+
+
+def test_resampled_scores_of_one_system_reproduce_bootstrap_interval():
+    from stancebench.scoring import percentile_interval, resampled_scores
+
+    gold, pred = random_labels(STANCE_LABELS, 150, 3)
+    values = resampled_scores(gold, [[pred]], STANCE_LABELS, "stance", "f_avg", 700, seed=5)[0]
+    assert percentile_interval(values) == bootstrap_interval(gold, pred, STANCE_LABELS, "stance", "f_avg", 700, 0.95, 5)
+
+
+def test_resampled_scores_average_the_runs_of_a_system():
+    from stancebench.scoring import resampled_scores
+
+    gold, first = random_labels(SENTIMENT_LABELS, 120, 4)
+    _, second = random_labels(SENTIMENT_LABELS, 120, 5)
+    both = resampled_scores(gold, [[first, second], [first], [second]], SENTIMENT_LABELS, "sentiment", "macro_f1",
+                            300, seed=1)
+    # Shared resamples: the two-run system is exactly the mean of the one-run systems, resample by resample.
+    np.testing.assert_allclose(both[0], (both[1] + both[2]) / 2)
+
+
+def test_paired_bootstrap_of_a_system_against_itself_finds_no_difference():
+    from stancebench.scoring import paired_bootstrap
+
+    gold, pred = random_labels(STANCE_LABELS, 200, 6)
+    result = paired_bootstrap(gold, [pred], [pred], STANCE_LABELS, "stance", "macro_f1", 500, seed=0)
+    assert result["delta"] == 0.0 and result["ci_low"] == result["ci_high"] == 0.0
+    assert result["p_value"] == 1.0
+
+
+def test_paired_bootstrap_detects_a_clearly_better_system_and_not_a_coin_flip():
+    from stancebench.scoring import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    gold = [str(g) for g in rng.choice(STANCE_LABELS, 300)]
+    good = [g if rng.random() < 0.85 else str(rng.choice(STANCE_LABELS)) for g in gold]
+    poor = [g if rng.random() < 0.45 else str(rng.choice(STANCE_LABELS)) for g in gold]
+    clear = paired_bootstrap(gold, [good], [poor], STANCE_LABELS, "stance", "macro_f1", 2000, seed=0)
+    assert clear["delta"] > 0.2 and clear["p_value"] < 0.01 and clear["ci_low"] > 0
+    # Two systems drawn the same way differ by chance only: p < 0.05 about one time in twenty.
+    rejections = 0
+    for trial in range(20):
+        one, two = ([g if rng.random() < 0.85 else str(rng.choice(STANCE_LABELS)) for g in gold] for _ in range(2))
+        rejections += paired_bootstrap(gold, [one], [two], STANCE_LABELS, "stance", "macro_f1", 1000,
+                                       seed=trial)["p_value"] < 0.05
+    assert rejections <= 4
+
+
+def test_mcnemar_counts_discordant_items_and_matches_the_exact_binomial():
+    from math import comb
+
+    from stancebench.scoring import mcnemar_exact
+
+    gold = ["favor"] * 20
+    a = ["favor"] * 12 + ["none"] * 8            # right on the first 12
+    b = ["none"] * 10 + ["favor"] * 4 + ["none"] * 6  # right on items 10..13
+    result = mcnemar_exact(gold, a, b)
+    # a alone right: items 0..9 (10); b alone right: none of them, items 12, 13 (2).
+    assert (result["a_only_correct"], result["b_only_correct"]) == (10, 2)
+    expected = 2 * sum(comb(12, k) for k in range(3)) / 2 ** 12
+    assert result["p_value"] == pytest.approx(expected)
+    assert mcnemar_exact(gold, a, a)["p_value"] == 1.0

@@ -15,21 +15,10 @@ from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SENTENCES = REPO / "data" / "peace-talks-ar" / "data" / "sentences.jsonl"
-ARSARCASM_TRAIN = REPO.parent / "shared" / "datasets" / "arsarcasm-v2" / "ArSarcasm-v2" / "training_data.csv"
 
 
 def seed_texts() -> list[str]:
     return [json.loads(line)["text"] for line in SENTENCES.read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory) -> Path:
-    import pandas as pd
-
-    from stancebench.models.tiny import build_tiny_bert
-
-    texts = seed_texts() + list(pd.read_csv(ARSARCASM_TRAIN, dtype=str, keep_default_na=False)["tweet"][:1500])
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), texts)
 
 
 def compose_cfg(tmp_path: Path, *overrides: str):

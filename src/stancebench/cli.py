@@ -1,8 +1,8 @@
 """Command-line entry point: ``python -m stancebench <command>`` and the ``stancebench`` script.
 
 Only the standard library is imported here, so ``--help`` answers at once; each command imports what
-it needs when it runs.  ``train`` (and ``report`` later) are Hydra applications: their arguments are
-handed to Hydra untouched, so overrides, ``--cfg job`` and ``-m`` work as in any Hydra app.
+it needs when it runs.  ``train`` is a Hydra application: its arguments are handed to Hydra untouched,
+so overrides, ``--cfg job`` and ``-m`` work as in any Hydra app; the other commands use argparse.
 User errors (``UserError``) print one line and exit 2; ``STANCEBENCH_DEBUG=1`` shows the traceback.
 """
 
@@ -22,6 +22,8 @@ COMMANDS = {
     "data": "build, validate, publish or inspect the labelled dataset",
     "label": "label sentences in the terminal (--annotator NAME)",
     "ui": "open the MLflow UI on the project's tracking store",
+    "report": "leaderboards, significance tests, plots and errors from the tracked runs",
+    "predict": "label new sentences with a logged model (runs:/, models:/ or a folder) as JSON lines",
 }
 
 
@@ -109,7 +111,93 @@ def _cmd_ui(argv: list[str]) -> int:
     return serve_ui(args.host, args.port, args.tracking_uri)
 
 
-HANDLERS = {"train": _cmd_train, "data": _cmd_data, "label": _cmd_label, "ui": _cmd_ui}
+def _cmd_report(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="stancebench report",
+        description="Compare the finished training runs of an MLflow experiment: a leaderboard per dataset and "
+        "task, a paired significance test (best TF-IDF vs best transformer), plots and error analysis; "
+        "written as Markdown + HTML + JSON and logged to MLflow.")
+    p.add_argument("--experiment", default="stancebench", help="MLflow experiment to read (default: stancebench)")
+    p.add_argument("--dataset", action="append", default=[], help="only runs trained or evaluated on it (repeatable)")
+    p.add_argument("--task", action="append", default=[], choices=["stance", "sentiment"], help="only this task")
+    p.add_argument("--model", action="append", default=[], help="only this model config, e.g. tfidf_svm (repeatable)")
+    p.add_argument("--exclude-run", action="append", default=[], metavar="RUN_ID", help="leave this run out")
+    p.add_argument("--name", default=None, help="report name (default: the experiment's)")
+    p.add_argument("--output-dir", type=Path, default=None, help="folder (default: experiments/NAME)")
+    p.add_argument("--tracking-uri", default=None, help="store (default: MLFLOW_TRACKING_URI or the project's)")
+    p.add_argument("--alias", default=None, help="set this registry alias (e.g. champion) on each task's best model")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--max-errors", type=int, default=40, help="error-analysis rows per group (default 40)")
+    p.add_argument("--no-log", action="store_true", help="do not log the report to MLflow")
+    args = p.parse_args(argv)
+    from stancebench.report import run_report
+
+    result = run_report(experiment=args.experiment, tracking_uri=args.tracking_uri, name=args.name,
+                        output_dir=args.output_dir, datasets=args.dataset, tasks=args.task, models=args.model,
+                        exclude=args.exclude_run, alias=args.alias, resamples=args.resamples,
+                        confidence=args.confidence, seed=args.seed, max_errors=args.max_errors, log=not args.no_log)
+    for group in result["groups"]:
+        main = group.main_score
+        best = group.contenders()[0]
+        line = f"{group.title}: best {best.model} {main}={best.mean(main):.3f} ({len(group.rows)} rows)"
+        if group.comparison:
+            test = group.comparison["paired_bootstrap"]
+            line += f"; {group.comparison['a']} vs {group.comparison['b']} p={test['p_value']:.3g}"
+        print(line)
+    for task, chosen in result["aliases"].items():
+        print(f"alias {chosen['alias']}: {chosen['name']} version {chosen['version']} ({chosen['model']}, run "
+              f"{chosen['run_id']})")
+    print(f"wrote {result['folder']}/report.html and report.md"
+          + (f"; logged as run {result['report_run_id']}" if result.get("report_run_id") else ""))
+    return 0
+
+
+def _cmd_predict(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="stancebench predict",
+        description="Label sentences with a logged model, through the model's own preprocessing.\nOne JSON "
+        "object per sentence (id, text, label, class probabilities or scores) to stdout or --output.",
+        epilog="examples:\n"
+        "  stancebench predict --model models:/stancebench-stance@champion 'قال الكرملين إن بوتين مستعد للقاء ترامب'\n"
+        "  stancebench predict --model runs:/RUN_ID/model --input news.csv --text-column sentence -o out.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sentences", nargs="*", help="sentences to label (or use --input)")
+    p.add_argument("--model", required=True, metavar="URI",
+                   help="runs:/<run id>/model, models:/<name>/<version>, models:/<name>@<alias>, or a model folder")
+    p.add_argument("-i", "--input", type=Path, default=None, metavar="FILE",
+                   help="a text file (one sentence per line), .csv/.tsv, or .jsonl; - reads standard input")
+    p.add_argument("--format", default="auto", choices=["auto", "txt", "csv", "tsv", "jsonl"],
+                   help="input format (default: from the file's extension, else txt)")
+    p.add_argument("--text-column", default="text", help="text column of CSV/JSONL input (default: text)")
+    p.add_argument("--target-column", default="target", help="stance-target column, if any (default: target)")
+    p.add_argument("--id-column", default="id", help="id column, if any (default: id; else the 0-based position)")
+    p.add_argument("--target", default=None, help="stance target of sentences without one (target-aware models)")
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                   help="JSON-lines file, written to a temporary file then renamed (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=64, help="sentences per model call (default 64)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal and there is more than one batch)")
+    p.add_argument("--tracking-uri", default=None, help="store (default: MLFLOW_TRACKING_URI or the project's)")
+    args = p.parse_args(argv)
+    from stancebench.predict import run_predict
+
+    try:
+        count = run_predict(args.model, args.sentences, args.input, output=args.output, fmt=args.format,
+                            text_column=args.text_column, target_column=args.target_column,
+                            id_column=args.id_column, target=args.target, batch_size=args.batch_size,
+                            progress=args.progress, tracking_uri=args.tracking_uri)
+    except BrokenPipeError:  # `predict ... | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if args.output is not None:
+        print(f"wrote {count} predictions to {args.output}", file=sys.stderr)
+    return 0
+
+
+HANDLERS = {"train": _cmd_train, "data": _cmd_data, "label": _cmd_label, "ui": _cmd_ui, "report": _cmd_report,
+            "predict": _cmd_predict}
 
 
 def _usage() -> str:
