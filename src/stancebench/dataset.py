@@ -11,6 +11,8 @@ Layout of a built dataset folder::
 The build is deterministic (no timestamps, fixed key order) and atomic: everything is written into a
 temporary sibling folder which then replaces the old one; a build killed half-way leaves the previous
 dataset in place, and one killed between the two renames is restored by the next build or validate.
+The staging and set-aside folders carry the builder's process id; the next build removes those whose
+process is gone (a ``kill -9`` leaves them behind) and never touches those of a build still running.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -83,6 +86,9 @@ def _assign_folds(rows: list[dict], k: int) -> None:
 
 def build_rows(paths: ProjectPaths) -> tuple[list[Segment], list[dict], dict]:
     """Segments, labelled rows and the agreement report, computed from the project's files."""
+    if not Path(paths.seeds).is_dir():  # the build takes --root, not --seeds: say so
+        raise UserError(f"{paths.seeds}: seeds folder not found; pass --root with the folder that holds seeds/ "
+                        "and data/")
     segments = segment_corpus(paths.seeds)
     labelled = [s for s in segments if not s.boilerplate]
     if not labelled:
@@ -95,7 +101,7 @@ def build_rows(paths: ProjectPaths) -> tuple[list[Segment], list[dict], dict]:
             "independent passes (`stancebench label --annotator NAME`)"
         )
     decisions = read_adjudication(paths.adjudication, known_ids=ids)
-    gold = gold_labels(annotators, decisions, ids)
+    gold = gold_labels(annotators, decisions, ids, adjudication=paths.adjudication)
     agreement = agreement_report(annotators, ids)
     names = [a.annotator for a in annotators]
     rows = []
@@ -158,6 +164,27 @@ def _recover(output: Path) -> None:
         leftovers[-1].rename(output)
 
 
+def _owner_alive(name: str) -> bool:
+    """Whether the build that made a ``.NAME.tmp-PID-*`` or ``.NAME.old-PID`` folder still runs."""
+    match = re.search(r"\.(?:tmp|old)-(\d+)(?:-|$)", name)
+    if match is None:
+        return False  # not named after a process (older builds): nobody owns it
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # a process of another user
+    return True
+
+
+def _remove_leftovers(output: Path) -> None:
+    """Remove the staging and set-aside folders of builds that were killed (their process is gone)."""
+    for leftover in output.parent.glob(f".{output.name}.*"):
+        if leftover.is_dir() and re.search(r"\.(?:tmp|old)-", leftover.name) and not _owner_alive(leftover.name):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def build(paths: ProjectPaths) -> dict:
     """Write the dataset folder atomically and return a summary."""
     from stancebench.card import render_card  # the card template is only needed here
@@ -166,7 +193,8 @@ def build(paths: ProjectPaths) -> dict:
     output = Path(paths.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _recover(output)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    _remove_leftovers(output)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-{os.getpid()}-", dir=output.parent))
     aside = output.parent / f".{output.name}.old-{os.getpid()}"
     try:
         _write_text(staging / "data" / "sentences.jsonl", "".join(_dumps(r) + "\n" for r in rows))
@@ -204,8 +232,12 @@ def validate(folder: Path) -> dict:
     sums_path = folder / CHECKSUM_FILE
     if not sums_path.exists():
         raise UserError(f"{sums_path}: checksum file missing; rebuild with `stancebench data build`")
+    try:
+        sums_text = sums_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{sums_path}: not valid UTF-8; rebuild with `stancebench data build`") from None
     listed = {}
-    for lineno, line in enumerate(sums_path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(sums_text.splitlines(), start=1):
         digest, _, name = line.partition("  ")
         if len(digest) != 64 or not name:
             raise UserError(f"{sums_path}:{lineno}: malformed line; expected '<sha256>  <file>'")
@@ -253,7 +285,8 @@ def publish(folder: Path, repo_id: str, private: bool = False, timeout: float = 
     except HFValidationError as exc:
         raise UserError(f"--repo-id {repo_id!r} is not a valid hub repo id: {exc}") from None
     validate(folder)
-    endpoint = require_hub(timeout=timeout, what=f"publishing {repo_id}")
+    endpoint = require_hub(timeout=timeout, what=f"publishing {repo_id}",
+                           way_out="check the network or HF_ENDPOINT, then publish again")
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 

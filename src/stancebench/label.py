@@ -6,7 +6,9 @@ for context.  Single keys choose labels; ``s`` skips, ``u`` undoes the last answ
 Durability: every answer is appended to ``<annotations>/<NAME>.jsonl`` and fsync'ed before the next
 screen is drawn, so a ``kill -9`` loses nothing already answered; the next start replays the file and
 resumes at the first sentence still missing a label.  Writes take an exclusive ``flock`` on the file,
-so two sessions appending to the same file never interleave their lines.
+so two sessions appending to the same file never interleave their lines; when two sessions of one
+annotator answer the same question, the later answer takes the earlier back in its own line (both stay
+on record, the later stands), so the file never holds a duplicate.
 """
 
 from __future__ import annotations
@@ -52,13 +54,24 @@ class AnswerLog:
         return labels, history
 
     def append(self, record: dict) -> None:
-        """Append one record durably: exclusive lock, write, fsync."""
+        """Append one record durably: exclusive lock, write, fsync.
+
+        Another session of the same annotator may have answered the same question since this one
+        drew its screen; the record then takes that answer back in the same line (the later answer
+        stands, the earlier stays on record), so the file never holds a duplicate and stays readable.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
             size = os.fstat(fd).st_size
+            answered = _answered(os.pread(fd, size, 0), record["id"]) if size else set()
+            taken_back = [d for d in DIMENSIONS if d in record and d in answered]
+            if taken_back:
+                retract = list(dict.fromkeys([*record.get("retract", []), *taken_back]))
+                record = {"id": record["id"], "retract": retract,
+                          **{k: v for k, v in record.items() if k not in ("id", "retract")}}
+            data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data  # a hand-edited file without a final newline: never glue two lines
             os.write(fd, data)
@@ -66,6 +79,22 @@ class AnswerLog:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def _answered(content: bytes, sentence_id: str) -> set[str]:
+    """The dimensions of ``sentence_id`` that a log's content has set and not taken back."""
+    answered: set[str] = set()
+    for line in content.decode("utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # reported by the reader, with its line number
+        if not isinstance(record, dict) or record.get("id") != sentence_id:
+            continue
+        retract = record.get("retract", [])
+        answered.difference_update(retract if isinstance(retract, list) else [])
+        answered.update(d for d in DIMENSIONS if d in record)
+    return answered
 
 
 def _screen(sentences: list[Segment], pos: int, dim: str, done: int, partial: dict[str, str], annotator: str) -> str:
@@ -99,6 +128,8 @@ def run_labelling(
     """The labelling loop, independent of the terminal: keys in through ``read_key``, screens to ``out``."""
     if not ANNOTATOR_NAME.match(annotator):
         raise UserError(f"--annotator {annotator!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+    if Path(annotations).exists() and not Path(annotations).is_dir():  # else the first answer fails to save
+        raise UserError(f"--annotations {annotations}: not a folder; pass the folder that holds the annotator files")
     sentences = [s for s in segment_corpus(seeds) if not s.boilerplate]
     log = AnswerLog(Path(annotations) / f"{annotator}.jsonl", [s.id for s in sentences])
     skipped: set[str] = set()
