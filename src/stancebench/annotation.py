@@ -12,6 +12,7 @@ The adjudication file (``data/adjudication.jsonl``) holds one decision per disag
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,8 +218,12 @@ def gold_labels(
     annotators: list[AnnotatorLabels],
     decisions: Mapping[tuple[str, str], Decision],
     ids: list[str],
+    adjudication: Path | str = "data/adjudication.jsonl",
 ) -> dict[str, dict[str, str]]:
-    """Gold label per sentence and dimension: the unanimous label, else the adjudicated one."""
+    """Gold label per sentence and dimension: the unanimous label, else the adjudicated one.
+
+    ``adjudication`` is the file the decisions came from, named when one is missing.
+    """
     gold: dict[str, dict[str, str]] = {}
     for sid in ids:
         gold[sid] = {}
@@ -236,7 +241,8 @@ def gold_labels(
             else:
                 shown = ", ".join(f"{k}={v}" for k, v in sorted(given.items()))
                 raise UserError(
-                    f"sentence {sid!r}: annotators disagree on {dim} ({shown}) and data/adjudication.jsonl "
-                    "has no decision; add {\"id\", \"dimension\", \"label\", \"reason\"}"
+                    f"sentence {sid!r}: annotators disagree on {dim} ({shown}) and {adjudication} has no "
+                    f"decision; add the line {{\"id\": {json.dumps(sid)}, \"dimension\": \"{dim}\", \"label\": ..., "
+                    "\"reason\": ...}"
                 )
     return gold

@@ -38,12 +38,10 @@ def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
         return False, f"cannot connect to {host}:{port} ({exc.__class__.__name__}: {exc})"
 
 
-def require_hub(timeout: float = 3.0, what: str = "this command") -> str:
-    """Return the hub endpoint, or raise a one-line UserError when it cannot be reached."""
+def require_hub(timeout: float = 3.0, what: str = "this command",
+                way_out: str = "check the network or HF_ENDPOINT, or use a local path instead of a hub id") -> str:
+    """Return the hub endpoint, or raise a one-line UserError (ending with ``way_out``) when it cannot be reached."""
     ok, reason = hub_reachable(timeout)
     if not ok:
-        raise UserError(
-            f"the Hugging Face hub at {hub_endpoint()} is unreachable for {what}: {reason}; "
-            "check the network or HF_ENDPOINT, or use a local path instead of a hub id"
-        )
+        raise UserError(f"the Hugging Face hub at {hub_endpoint()} is unreachable for {what}: {reason}; {way_out}")
     return hub_endpoint()

@@ -12,6 +12,8 @@ line.  CSV values are read as plain strings: the stance label ``None`` stays the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     import datasets
 
 STANDARD_COLUMNS = ("id", "text", "target", "stance", "sentiment", "fold")
+DATA_FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 
 
 @dataclass
@@ -115,7 +118,8 @@ def _read_csv(path: Path) -> list[dict]:
     except pd.errors.ParserError as exc:
         raise UserError(f"{path}: cannot parse as CSV ({str(exc).strip()})") from None
     except pd.errors.EmptyDataError:
-        raise UserError(f"{path}: the file is empty") from None
+        raise UserError(f"{path}: the file is empty; add a header row and data rows, or set data.source to "
+                        "another file") from None
     return frame.to_dict(orient="records")
 
 
@@ -155,7 +159,9 @@ def _to_dataset_dict(columns_by_split: dict[str, dict[str, list]]) -> "datasets.
 
 
 def _is_hub_id(source: str) -> bool:
-    return source.count("/") == 1 and not Path(source).exists() and not source.startswith((".", "/", "~"))
+    """ORG/NAME, and not a path: ``data/tweets.csv`` that does not exist is a missing file, not a hub id."""
+    return (source.count("/") == 1 and not Path(source).exists() and not source.startswith((".", "/", "~"))
+            and Path(source).suffix.lower() not in DATA_FILE_SUFFIXES)
 
 
 def load_data(spec: DataSpec) -> "datasets.DatasetDict":
@@ -178,6 +184,20 @@ def load_data(spec: DataSpec) -> "datasets.DatasetDict":
     raise UserError(f"{spec.source}: not a file, folder or hub id ORG/NAME; check data.source")
 
 
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """Turn the datasets library's progress bars off for a while (back on after, if they were)."""
+    from datasets.utils import logging as datasets_logging
+
+    was_enabled = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets_logging.enable_progress_bar()
+
+
 def _load_with_datasets(spec: DataSpec, source: Path) -> "datasets.DatasetDict":
     """A Hugging Face dataset: a local folder with a card, or a hub id (probed before loading)."""
     import datasets
@@ -187,7 +207,15 @@ def _load_with_datasets(spec: DataSpec, source: Path) -> "datasets.DatasetDict":
 
         if (source / "SHA256SUMS").exists():
             validate(source)
-        loaded = datasets.load_dataset(str(source), spec.config_name)
+        from datasets.data_files import EmptyDatasetError
+        from datasets.exceptions import DataFilesNotFoundError
+
+        try:
+            with _quiet_progress():  # "Generating train split" bars say nothing about a local folder
+                loaded = datasets.load_dataset(str(source), spec.config_name)
+        except (EmptyDatasetError, DataFilesNotFoundError):
+            raise UserError(f"{source}: no data files (CSV, JSON lines, Parquet, ...) in this folder; set "
+                            "data.source to a data file, or to a folder with data files or a dataset card") from None
         origin = str(source)
     else:
         from stancebench.hub import require_hub

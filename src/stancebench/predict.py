@@ -174,7 +174,7 @@ def _check_store(tracking_uri: str) -> None:
     if tracking_uri.startswith("sqlite:///"):
         db = Path(tracking_uri[len("sqlite:///"):])
         if not db.is_file():
-            raise UserError(f"no tracking store at {db}: train a model first (`stancebench train`), or point "
+            raise UserError(f"no tracking store at {db}; train a model first (`stancebench train`), or point "
                             "--tracking-uri (or MLFLOW_TRACKING_URI) at the store holding the model")
     elif urlparse(tracking_uri).scheme in {"http", "https"}:
         from stancebench.tracking import StoreSettings, check_reachable
@@ -228,7 +228,8 @@ def _check_registered(client, uri: str, store: str) -> None:
     elif version is None or not version:
         raise UserError(f"{uri} names no version or alias; use models:/{name}/<version> or models:/{name}@<alias>")
     elif version.isdigit() and int(version) not in versions:
-        raise UserError(f"registered model {name!r} has no version {version} (versions: {listed})")
+        raise UserError(f"registered model {name!r} has no version {version} (versions: {listed}); use one of them, "
+                        f"or models:/{name}@<alias>")
 
 
 def download_model(uri: str, tracking_uri: str | None, dst: Path) -> Path:
@@ -431,7 +432,7 @@ def predict_sentences(model: LoadedModel, sentences: Sequence[Sentence], batch_s
         raise UserError(f"--batch-size {batch_size} must be 1 or more")
     if model.target_aware and any(not s.target for s in sentences):
         missing = next(s for s in sentences if not s.target)
-        raise UserError(f"the model is target-aware (trained on target + sentence pairs) and sentence {missing.id!r} "
+        raise UserError(f"the model is target-aware (trained on target + sentence pairs) and sentence id {missing.id!r} "
                         "has no target; give --target TEXT or a target column (--target-column NAME)")
     from tqdm import tqdm
 
