@@ -144,16 +144,10 @@ def _from_csv(text: str, name: str, delimiter: str, text_column: str, target_col
 
 
 def _from_jsonl(text: str, name: str, text_column: str, target_column: str, id_column: str) -> list[Sentence]:
+    from stancebench.jsonl import parse_json_lines
+
     out = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{name}:{lineno}: not valid JSON ({exc.msg}); fix or remove the line") from None
-        if not isinstance(record, dict):
-            raise UserError(f"{name}:{lineno}: each line must be a JSON object")
+    for lineno, record in parse_json_lines(text, name):
         value = record.get(text_column)
         if not isinstance(value, str):
             what = "no" if value is None else "a non-string"
