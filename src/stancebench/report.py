@@ -242,7 +242,7 @@ def _build_group(key: tuple, records: list[RunRecord], resamples: int, confidenc
     for record in records:
         by_row[(record.model, record.n_train)].append(record)
     rows = []
-    for offset, ((model, n_train), runs) in enumerate(sorted(by_row.items())):
+    for (model, n_train), runs in sorted(by_row.items()):
         runs.sort(key=lambda r: r.seed)
         row = Row(model, runs[0].family, n_train, runs, ids=_shared_ids(runs))
         if not row.ids:
@@ -253,7 +253,8 @@ def _build_group(key: tuple, records: list[RunRecord], resamples: int, confidenc
         per_run = [classification_scores(gold, p, labels, task) for p in predictions]
         row.scores = {name: [s[name] for s in per_run] for name in per_run[0]}
         for metric in dict.fromkeys([main, "macro_f1"]):
-            values = resampled_scores(gold, [predictions], labels, task, metric, resamples, seed + offset)[0]
+            # One seed for every row: rows predicting alike on the same items get the same interval.
+            values = resampled_scores(gold, [predictions], labels, task, metric, resamples, seed)[0]
             row.intervals[metric] = percentile_interval(values, confidence)
         rows.append(row)
     rows.sort(key=lambda r: (-r.mean(main), -r.mean("macro_f1"), r.model, -r.n_train))
