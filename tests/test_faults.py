@@ -147,6 +147,9 @@ def start_train(store: Path, name: str, *overrides: str) -> subprocess.Popen:
         return subprocess.Popen(
             [PYTHON, "-m", "stancebench", "train", *store_overrides(store, out=name), f"run_name={name}", *overrides],
             cwd=store, env=cli_env(store), stdout=log, stderr=subprocess.STDOUT,
+            # As from a terminal: SIGINT raises KeyboardInterrupt even when this test runs under a
+            # shell that started it with SIGINT ignored (a background job without job control).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
 
