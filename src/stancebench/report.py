@@ -135,6 +135,11 @@ def _record(run, predictions_text: str) -> RunRecord:
     import ast
 
     tags, params = run.data.tags, run.data.params
+    missing = [f"tag {k}" for k in ("task", "model") if k not in tags] + \
+        [f"param {k}" for k in ("task.labels", "n_train") if k not in params]
+    if missing:
+        raise UserError(f"run {run.info.run_id} lacks {', '.join(missing)}: it was not made by `stancebench train`; "
+                        f"leave it out with --exclude-run {run.info.run_id}")
     task = tags["task"]
     protocol = tags.get("protocol", "unknown")
     source_key = "eval.target_data.source" if protocol == "cross_dataset" else "data.source"
