@@ -84,3 +84,32 @@ def tiny_bert(tmp_path_factory) -> Path:
     texts = [json.loads(line)["text"] for line in sentences.read_text(encoding="utf-8").splitlines()]
     tweets = pd.read_csv(ARSARCASM / "ArSarcasm-v2" / "training_data.csv", dtype=str, keep_default_na=False)["tweet"]
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), texts + list(tweets[:1500]))
+
+
+@pytest.fixture
+def spawn(project):
+    """Start ``stancebench label --annotator NAME`` on the project copy in a pseudo-terminal.
+
+    Answers go to ``project/ann``; every session still alive at the end is killed.
+    """
+    import signal
+
+    import pexpect
+
+    children: list = []
+
+    def start(annotator: str = "tester"):
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "stancebench", "label", "--annotator", annotator,
+             "--seeds", str(project / "seeds"), "--annotations", str(project / "ann")],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, encoding="utf-8", timeout=15, dimensions=(60, 500),
+        )
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.isalive():
+            child.kill(signal.SIGKILL)
+        child.close(force=True)

@@ -6,9 +6,6 @@ sessions of the same annotator driven through pseudo-terminals.
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 from pathlib import Path
 
 import pexpect
@@ -22,27 +19,6 @@ SCREEN_END = r"\[q\] quit"
 
 
 # ----------------------------------------------------------------- two labelling sessions, one annotator
-
-
-@pytest.fixture
-def session(project):
-    children: list[pexpect.spawn] = []
-
-    def start(annotator: str) -> pexpect.spawn:
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "stancebench", "label", "--annotator", annotator,
-             "--seeds", str(project / "seeds"), "--annotations", str(project / "ann")],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, encoding="utf-8", timeout=15, dimensions=(60, 500),
-        )
-        children.append(child)
-        return child
-
-    yield start
-    for child in children:
-        if child.isalive():
-            child.kill(signal.SIGKILL)
-        child.close(force=True)
 
 
 def screen(child: pexpect.spawn) -> str:
@@ -64,7 +40,7 @@ def press(child: pexpect.spawn, key: str) -> str:
     return screen(child)
 
 
-def test_two_sessions_of_one_annotator_on_the_same_article_keep_every_answer(session, project):
+def test_two_sessions_of_one_annotator_on_the_same_article_keep_every_answer(spawn, project):
     """Both sessions show the same question; each answers it, then they go on in turn.
 
     Appending the second answer to a question that the other session has answered as a plain
@@ -74,7 +50,7 @@ def test_two_sessions_of_one_annotator_on_the_same_article_keep_every_answer(ses
     """
     sentences = [s for s in segment_corpus(project / "seeds") if not s.boilerplate]
     s0, s1, s2 = sentences[0], sentences[1], sentences[2]
-    a, b = session("ann"), session("ann")
+    a, b = spawn("ann"), spawn("ann")
     assert shown(screen(a)) == shown(screen(b)) == (s0.text, "stance")
 
     assert shown(press(a, "1")) == (s0.text, "sentiment")  # a: s0 stance favor
@@ -100,7 +76,7 @@ def test_two_sessions_of_one_annotator_on_the_same_article_keep_every_answer(ses
     log = (project / "ann" / "ann.jsonl").read_text(encoding="utf-8")
     assert '"stance": "favor"' in log and '"sentiment": "neutral"' in log
     # And a fresh session reads the file and resumes after the three sentences.
-    c = session("ann")
+    c = spawn("ann")
     assert shown(screen(c)) == (sentences[3].text, "stance")
     assert "labelled 3/13" in c.before
 

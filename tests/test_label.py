@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -26,30 +24,6 @@ SCREEN_END = r"\[q\] quit"
 def labelled(project):
     """The seed's labelled sentences (boilerplate left out), in order."""
     return [s for s in segment_corpus(project / "seeds") if not s.boilerplate]
-
-
-@pytest.fixture
-def spawn(project):
-    children: list[pexpect.spawn] = []
-
-    def start(annotator: str = "tester") -> pexpect.spawn:
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "stancebench", "label", "--annotator", annotator,
-             "--seeds", str(project / "seeds"), "--annotations", str(project / "ann")],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            encoding="utf-8",
-            timeout=15,
-            dimensions=(60, 500),
-        )
-        children.append(child)
-        return child
-
-    yield start
-    for child in children:
-        if child.isalive():
-            child.kill(signal.SIGKILL)
-        child.close(force=True)
 
 
 def screen(child: pexpect.spawn) -> str:
