@@ -7,3 +7,14 @@ above this package.
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_source(source: str) -> str:
+    """Relative local paths: the current folder first, then the project root; hub ids stay."""
+    path = Path(source).expanduser()
+    if path.is_absolute() or path.exists():
+        return str(path.resolve()) if path.exists() else str(path)
+    under_root = PROJECT_ROOT / path
+    if under_root.exists():
+        return str(under_root.resolve())
+    return source

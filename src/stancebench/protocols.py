@@ -94,11 +94,13 @@ def run_protocol(
     seed: int,
     k: int = 5,
     final_factory: Callable[[], Classifier] | None = None,
+    splits: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[Predictions, Classifier]:
     """Run one protocol; returns the evaluation predictions and the model to log.
 
     ``factory()`` makes a fresh model for each fold; ``final_factory()`` (default: ``factory``) makes
     the model that will be logged, so a caller can record the training curves of that one alone.
+    ``splits``: the k-fold / leave-one-out folds already made by :func:`fold_splits` (else made here).
     """
     if protocol in ("holdout", "cross_dataset"):
         if evaluation is None or not len(evaluation):
@@ -106,7 +108,8 @@ def run_protocol(
         model, scores = _fit_predict(final_factory or factory, train, evaluation, labels, seed, "train")
         return _predictions(evaluation, scores, labels, [0] * len(evaluation)), model
 
-    splits = fold_splits(protocol, train, seed, k)
+    if splits is None:
+        splits = fold_splits(protocol, train, seed, k)
     scores = np.zeros((len(train), len(labels)))
     folds = [0] * len(train)
     for fold, (train_idx, test_idx) in enumerate(splits):

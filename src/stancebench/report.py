@@ -196,7 +196,7 @@ def _annotations(source: str | None, task: str) -> dict[str, dict[str, Any]]:
     """Per-sentence annotator votes when the evaluation data is a stancebench dataset folder."""
     if not source:
         return {}
-    from stancebench.train import resolve_source
+    from stancebench.paths import resolve_source
 
     path = Path(resolve_source(source))
     sentences = path / "data" / "sentences.jsonl" if path.is_dir() else None
@@ -442,6 +442,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.ar { font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "DejaVu Sans", serif; font-size: 1.05rem;
         min-width: 22rem; text-align: start; unicode-bidi: isolate; }
 td.wrong { color: #a40000; font-weight: 600; }
+td.id { font-family: ui-monospace, monospace; font-size: 0.85rem; }
 figure { display: inline-block; margin: 0.5rem 1rem 1rem 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 .note { color: #555; }
@@ -454,19 +455,22 @@ def _img(path: Path, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _html_table(header: list[str], body: list[list[str]], classes: list[str] | None = None) -> str:
+def _html_cell(text: str, cls: str = "") -> str:
+    """One table cell; class ``ar`` marks Arabic text, laid out right to left."""
+    if cls == "ar":
+        return f'<td class="ar" dir="rtl" lang="ar">{html.escape(text)}</td>'
+    return f'<td class="{cls}">{html.escape(text)}</td>' if cls else f"<td>{html.escape(text)}</td>"
+
+
+def _html_table(header: list[str], body: list[list[str | tuple[str, str]]], classes: list[str] | None = None,
+                table_class: str = "") -> str:
+    """A table; a cell is its text (with the column's class from ``classes``) or ``(text, class)``."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = []
-    for row in body:
-        cells = []
-        for j, cell in enumerate(row):
-            cls = (classes or [""] * len(row))[j]
-            if cls == "ar":
-                cells.append(f'<td class="ar" dir="rtl" lang="ar">{html.escape(cell)}</td>')
-            else:
-                cells.append(f'<td class="{cls}">{html.escape(cell)}</td>' if cls else f"<td>{html.escape(cell)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    classes = classes or [""] * len(header)
+    rows = ["<tr>" + "".join(_html_cell(*cell) if isinstance(cell, tuple) else _html_cell(cell, classes[j])
+                             for j, cell in enumerate(row)) + "</tr>" for row in body]
+    attrs = f' class="{table_class}"' if table_class else ""
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def render_html(groups: list[Group], meta: dict[str, Any]) -> str:
@@ -494,17 +498,10 @@ def render_html(groups: list[Group], meta: dict[str, Any]) -> str:
         parts.append(f"<h3>Errors ({group.n_errors} items wrong for at least one of {html.escape(', '.join(columns))}"
                      f"{shown})</h3>")
         if group.errors:
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in ["id", "sentence", "gold", *columns, "annotators"])
-            rows = []
-            for e in group.errors:
-                cells = [f"<td><code>{html.escape(e['id'])}</code></td>",
-                         f'<td class="ar" dir="rtl" lang="ar">{html.escape(e["text"])}</td>',
-                         f"<td>{html.escape(e['gold'])}</td>"]
-                cells += [f'<td class="{"" if p == e["gold"] else "wrong"}">{html.escape(p)}</td>'
-                          for p in e["predicted"].values()]
-                cells.append(f"<td>{html.escape(_votes_text(e['annotation']))}</td>")
-                rows.append("<tr>" + "".join(cells) + "</tr>")
-            parts.append(f'<table class="errors"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            body = [[(e["id"], "id"), (e["text"], "ar"), e["gold"],
+                     *[(p, "" if p == e["gold"] else "wrong") for p in e["predicted"].values()],
+                     _votes_text(e["annotation"])] for e in group.errors]
+            parts.append(_html_table(["id", "sentence", "gold", *columns, "annotators"], body, table_class="errors"))
         parts.append("</section>")
     return ("<!DOCTYPE html>\n<html lang=\"en\" dir=\"ltr\"><head><meta charset=\"utf-8\">"
             f"<title>stancebench report: {html.escape(meta['name'])}</title><style>{CSS}</style></head><body>\n"

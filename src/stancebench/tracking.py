@@ -158,27 +158,17 @@ def scrub(text: str, secrets: list[str] | None = None) -> str:
     return text
 
 
-def redact(flat: dict[str, Any]) -> dict[str, Any]:
-    """Blank values whose key looks like a secret; scrub environment secrets out of the other values."""
-    secrets = _env_secrets()
-    out = {}
-    for key, value in flat.items():
-        if SECRET_KEY.search(key):
-            out[key] = "[redacted]"
-        elif any(secret in str(value) for secret in secrets):
-            out[key] = scrub(str(value), secrets)
-        else:
-            out[key] = value
-    return out
+def redact(obj: Any, secrets: list[str] | None = None) -> Any:
+    """Params, tags or a whole config (nested dicts and lists) with nothing secret left in them.
 
-
-def redact_tree(obj: Any, secrets: list[str] | None = None) -> Any:
-    """:func:`redact` for nested dicts and lists (a whole config before it is written to a file)."""
+    A value whose key looks like a secret is blanked; environment secrets are scrubbed out of every
+    string, including inside longer values (a URL with a token in it).
+    """
     secrets = _env_secrets() if secrets is None else secrets
     if isinstance(obj, dict):
-        return {k: "[redacted]" if SECRET_KEY.search(str(k)) else redact_tree(v, secrets) for k, v in obj.items()}
+        return {k: "[redacted]" if SECRET_KEY.search(str(k)) else redact(v, secrets) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [redact_tree(v, secrets) for v in obj]
+        return [redact(v, secrets) for v in obj]
     if isinstance(obj, str):
         return scrub(obj, secrets)
     return obj

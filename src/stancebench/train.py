@@ -18,20 +18,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from stancebench.errors import UserError
-from stancebench.paths import PROJECT_ROOT
+from stancebench.paths import PROJECT_ROOT, resolve_source
 
 CONF_DIR = PROJECT_ROOT / "conf"
-
-
-def resolve_source(source: str) -> str:
-    """Relative local paths: the current folder first, then the project root; hub ids stay."""
-    path = Path(source).expanduser()
-    if path.is_absolute() or path.exists():
-        return str(path.resolve()) if path.exists() else str(path)
-    under_root = PROJECT_ROOT / path
-    if under_root.exists():
-        return str(under_root.resolve())
-    return source
 
 
 def data_spec(data_cfg: DictConfig):
@@ -93,8 +82,8 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
         )
     test_split = next((s for s in ("test", "validation") if s in loaded), None)
     protocol = choose_protocol(cfg.eval.protocol, test_split is not None, len(train_items), cfg.eval.loo_max_items)
-    if protocol in ("kfold", "loo"):
-        fold_splits(protocol, train_items, cfg.seed, cfg.eval.k)  # bad eval.k, one-class folds: fail before the run
+    # Bad eval.k and one-class folds fail here, before the MLflow run starts.
+    splits = fold_splits(protocol, train_items, cfg.seed, cfg.eval.k) if protocol in ("kfold", "loo") else None
     eval_items, eval_spec = None, spec
     if protocol == "holdout":
         eval_items = _items(loaded[test_split], task, spec.name)
@@ -115,6 +104,7 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
             raise UserError(f"dataset {name!r} has {task} labels {unknown} outside task.labels {list(cfg.task.labels)}")
     return {
         "spec": spec, "eval_spec": eval_spec, "train": train_items, "eval": eval_items, "protocol": protocol,
+        "splits": splits,
         "digest": source_digest(spec), "eval_digest": source_digest(eval_spec),
     }
 
@@ -149,11 +139,11 @@ def _write_outputs(folder: Path, cfg: DictConfig, overrides: list[str], preds, m
 
     from stancebench.plots import confusion_matrix_png
 
-    from stancebench.tracking import redact_override, redact_tree
+    from stancebench.tracking import redact, redact_override
 
     folder.mkdir(parents=True, exist_ok=True)
     # What a config read from the environment (${oc.env:...}) must not carry into the run's files.
-    config = redact_tree(OmegaConf.to_container(cfg, resolve=True))
+    config = redact(OmegaConf.to_container(cfg, resolve=True))
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)), encoding="utf-8")
     shown = [redact_override(o) for o in overrides]
     (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(shown)), encoding="utf-8")
@@ -241,7 +231,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         run.log_dataset(pd.DataFrame({"id": train_items.ids, "text": train_items.texts, task: train_items.labels}),
                         data["spec"].name, data["spec"].source, data["digest"], task, "training")
         preds, model = run_protocol(data["protocol"], factory, train_items, data["eval"], labels, cfg.seed,
-                                    cfg.eval.k, final_factory=final_factory)
+                                    cfg.eval.k, final_factory=final_factory, splits=data["splits"])
         metrics = compute_metrics(preds, task, labels, cfg.task.main_score, cfg.eval.bootstrap_resamples,
                                   cfg.eval.confidence, cfg.seed)
         for key in ("train_samples_per_second", "train_runtime"):  # Trainer's own throughput, if any
