@@ -99,3 +99,21 @@ def test_data_build_of_a_folder_without_seeds_writes_nothing(run_cli, tmp_path):
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and "seeds folder not found" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_command_exits_130_and_ignores_a_late_second_sigint():
+    # The command's own cleanup is done when main() returns 130; a SIGINT after that (Ctrl-C twice,
+    # or one re-raised by a library) must not kill the exiting interpreter with signal 2.
+    code = (
+        "import atexit, os, signal, sys\n"
+        "from stancebench import cli\n"
+        "def interrupted(rest):\n"
+        "    raise KeyboardInterrupt\n"
+        "cli.HANDLERS['data'] = interrupted\n"
+        "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))\n"
+        "sys.argv = ['stancebench', 'data']\n"
+        "cli.entry()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip() == "stancebench data: interrupted"
