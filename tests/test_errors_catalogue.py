@@ -638,6 +638,11 @@ def _(s: Scene) -> Case:
     return train("max_train_samples=abc", env={"HF_DATASETS_CACHE": str(s.folder("hf-datasets-cache"))})
 
 
+@scenario("train-fit-in-subprocess-not-a-switch", slow=True)
+def _(s: Scene) -> Case:
+    return train("fit_in_subprocess=maybe")
+
+
 @scenario("train-unknown-protocol", slow=True)
 def _(s: Scene) -> Case:
     return train("data=csv", f"data.source={stance_csv(s, 'tweets.csv', ['favor', 'against'])}",

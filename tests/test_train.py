@@ -13,6 +13,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from stancebench.dataset import dataset_digest
+from stancebench.errors import UserError
 from stancebench.scoring import classification_scores
 from training_helpers import (
     DATASET, REPO, SENTIMENT_LABELS, STANCE_LABELS, assert_user_error, client, compose_cfg, runs_of, sentences,
@@ -188,6 +189,48 @@ def test_same_seed_twice_gives_identical_metrics_and_predictions(store, stance_r
     assert c.get_run(again["run_id"]).data.metrics == c.get_run(first["run_id"]).data.metrics
     assert artifact_bytes(store, again["run_id"], "predictions.jsonl") == \
         artifact_bytes(store, first["run_id"], "predictions.jsonl")
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_tfidf_fit_forked_or_in_process_gives_the_same_run(store, stance_run, monkeypatch, tmp_path, fork):
+    import os
+
+    from stancebench.models.tfidf import TfidfClassifier
+    from stancebench.train import train
+
+    fit, pids = TfidfClassifier.fit, tmp_path / "pids"
+
+    def recording_fit(self, *args, **kwargs):
+        with open(pids, "a") as f:  # appended from whichever process fits
+            f.write(f"{os.getpid()}\n")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(TfidfClassifier, "fit", recording_fit)
+    result = train(train_cfg(store, f"fit_in_subprocess={str(fork).lower()}", out=f"fork-{fork}"))
+    fitted_in = set(pids.read_text().split())
+    assert (str(os.getpid()) not in fitted_in) if fork else (fitted_in == {str(os.getpid())})
+    assert len(pids.read_text().split()) == len(sentences()) + 1  # leave-one-out folds + the final model
+    _, default = stance_run
+    assert result["metrics"] == default["metrics"]
+    assert artifact_bytes(store, result["run_id"], "predictions.jsonl") == \
+        artifact_bytes(store, default["run_id"], "predictions.jsonl")
+    assert client(store).get_run(result["run_id"]).data.params["fit_in_subprocess"] == str(fork)
+
+
+def test_fit_in_subprocess_auto_forks_tfidf_fits_only_with_two_cpus(monkeypatch):
+    from stancebench import background
+    from stancebench.train import _fork_fit
+
+    for cpus, expected in ((1, False), (2, True), (8, True)):
+        monkeypatch.setattr(background, "usable_cpus", lambda cpus=cpus: cpus)
+        assert _fork_fit("auto", "tfidf") is expected
+        assert _fork_fit("auto", "transformer") is False  # the Trainer keeps its own process
+    assert _fork_fit(True, "tfidf") is True and _fork_fit(False, "tfidf") is False
+    monkeypatch.setattr(background, "fork_available", lambda: False)  # macOS, Windows
+    assert _fork_fit(True, "tfidf") is False
+    for bad in ("yes", 1, None):
+        with pytest.raises(UserError, match="must be auto, true or false"):
+            _fork_fit(bad, "tfidf")
 
 
 def test_sentiment_run_logs_f1_pn(store):

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the headless Agg backend (imported on first use: ~0.7 s)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +22,7 @@ def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -51,7 +52,7 @@ def confusion_matrix_png(gold: list[str], predicted: list[str], labels: list[str
 def confusion_matrices_png(panels: Sequence[tuple[str, Sequence[str], Sequence[str]]], labels: list[str],
                            path: Path) -> Path:
     """Several confusion matrices side by side, one ``(title, gold, predicted)`` per panel."""
-    plt = _pyplot()
+    plt = pyplot()
     size = 1.6 + 1.1 * len(labels)
     fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size - 0.4), dpi=110, squeeze=False)
     for ax, (title, gold, predicted) in zip(axes[0], panels):
@@ -62,7 +63,7 @@ def confusion_matrices_png(panels: Sequence[tuple[str, Sequence[str], Sequence[s
 def per_class_f1_png(models: Mapping[str, Mapping[str, tuple[float, float]]], labels: list[str], path: Path,
                      title: str) -> Path:
     """Grouped bars: for each class, each model's F1 (mean over its runs, whisker = std)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(2.0 + 1.4 * len(labels) + 0.3 * len(models), 3.4), dpi=110)
     width = 0.8 / max(len(models), 1)
     x = np.arange(len(labels))
@@ -81,7 +82,7 @@ def per_class_f1_png(models: Mapping[str, Mapping[str, tuple[float, float]]], la
 def learning_curve_png(series: Mapping[str, Sequence[tuple[int, float, float]]], metric: str, path: Path,
                        title: str) -> Path:
     """Score against training-set size, one line per model; points ``(n_train, mean, std)``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.4), dpi=110)
     for name, points in series.items():
         points = sorted(points)

@@ -285,16 +285,28 @@ def _requirements(*packages: str) -> list[str]:
     return [f"{p}=={version(p)}" for p in packages]
 
 
+def import_flavour(family: str) -> None:
+    """Import what logging a TF-IDF model needs (``train`` does it while a forked fit runs).
+
+    Transformer models need nothing in advance: they are fitted in-process, torch already loaded.
+    """
+    if family == "tfidf":
+        import mlflow.models
+        import mlflow.sklearn  # noqa: F401
+
+        from stancebench.lazy import import_without_torch
+
+        import_without_torch("skops.io")  # mlflow imports it to save; keep torch out of a TF-IDF run
+
+
 def _sklearn_model_args(model, input_example) -> tuple[Any, dict[str, Any]]:
     import mlflow
     import numpy as np
     from mlflow.models import infer_signature
 
-    from stancebench.lazy import import_without_torch
     from stancebench.models.tfidf import TRUSTED_TYPES
 
-    import_without_torch("skops.io")  # mlflow imports it to save; keep torch out of a TF-IDF run
-
+    import_flavour("tfidf")
     predictions = np.asarray(model.pipeline_.predict(input_example), dtype=object)
     if hasattr(input_example, "columns"):  # target-aware: named "target" and "text" columns
         signature = infer_signature(input_example, predictions)

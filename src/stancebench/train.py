@@ -172,12 +172,13 @@ def load_metric():
 
 
 def compute_metrics(preds, task: str, labels: list[str], main_score: str, resamples: int, confidence: float,
-                    seed: int) -> dict[str, float]:
-    """Scores through the `evaluate` metric module, plus bootstrap bounds for macro-F1 and the main score."""
+                    seed: int, metric=None) -> dict[str, float]:
+    """Scores through the `evaluate` metric module (``metric``: one :func:`load_metric` gave already),
+    plus bootstrap bounds for macro-F1 and the main score."""
     from stancebench.scoring import bootstrap_interval
 
-    scores = load_metric().compute(predictions=preds.predicted, references=preds.items.labels, labels=labels,
-                                   task=task)
+    metric = metric or load_metric()
+    scores = metric.compute(predictions=preds.predicted, references=preds.items.labels, labels=labels, task=task)
     for name in dict.fromkeys(["macro_f1", main_score]):
         low, high = bootstrap_interval(preds.items.labels, preds.predicted, labels, task, name, resamples,
                                        confidence, seed)
@@ -186,14 +187,31 @@ def compute_metrics(preds, task: str, labels: list[str], main_score: str, resamp
     return scores
 
 
+def _fork_fit(setting: Any, family: str) -> bool:
+    """Whether to fit in a forked process: ``fit_in_subprocess`` (auto/true/false) for this model family.
+
+    Only TF-IDF fits (CPU-bound, picklable, no per-epoch callbacks) and only where fork is dependable
+    (Linux).  ``auto`` forks when this process may use two or more CPUs: on one, fitting beside the
+    MLflow set-up gains nothing and costs the round trip (~2 s on the ArSarcasm-v2 run).
+    """
+    if not (isinstance(setting, bool) or setting == "auto"):
+        raise UserError(f"fit_in_subprocess={setting!r} must be auto, true or false")
+    from stancebench import background
+
+    if family != "tfidf" or setting is False or not background.fork_available():
+        return False
+    return setting is True or background.usable_cpus() >= 2
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run the configured experiment end to end; returns run id, metrics and the output folder."""
     from hydra.utils import instantiate
 
-    from stancebench import tracking
+    from stancebench import background, plots, tracking
     from stancebench.protocols import run_protocol
 
     task, labels = cfg.task.name, list(cfg.task.labels)
+    fork_fit = _fork_fit(cfg.get("fit_in_subprocess", "auto"), cfg.model.family)
     settings = tracking.StoreSettings.from_config(cfg.tracking)
     tracking.check_reachable(settings)
     data = prepare_data(cfg)
@@ -222,23 +240,33 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return model
 
     local_dir = out_dir / "run"
-    with tracking.tracked_run(settings, run_name, tags, local_dir) as run:
+    log_model = cfg.tracking.get("log_model", True) and tracking.is_primary_process()
+    train_items = data["train"]
+    # A TF-IDF fit runs in a forked process (fit_in_subprocess): the MLflow set-up below, which
+    # needs no fit result, then takes no time of its own on a machine with a second core.
+    fit = background.start(run_protocol, data["protocol"], factory, train_items, data["eval"], labels, cfg.seed,
+                           cfg.eval.k, final_factory=final_factory, splits=data["splits"],
+                           fork=fork_fit, what=f"{cfg.model.name} fit",
+                           hint="fit_in_subprocess=false fits in this process")
+    with fit, tracking.tracked_run(settings, run_name, tags, local_dir) as run:
         run.log_params({**tracking.flatten(OmegaConf.to_container(cfg, resolve=True)),
                         "protocol": data["protocol"], "n_train": len(data["train"])})
         import pandas as pd
 
-        train_items = data["train"]
         run.log_dataset(pd.DataFrame({"id": train_items.ids, "text": train_items.texts, task: train_items.labels}),
                         data["spec"].name, data["spec"].source, data["digest"], task, "training")
-        preds, model = run_protocol(data["protocol"], factory, train_items, data["eval"], labels, cfg.seed,
-                                    cfg.eval.k, final_factory=final_factory, splits=data["splits"])
+        # What the steps after the fit import, imported now (while a forked fit runs).
+        metric = load_metric()
+        plots.pyplot()
+        if log_model:
+            tracking.import_flavour(cfg.model.family)
+        preds, model = fit.result()
         metrics = compute_metrics(preds, task, labels, cfg.task.main_score, cfg.eval.bootstrap_resamples,
-                                  cfg.eval.confidence, cfg.seed)
+                                  cfg.eval.confidence, cfg.seed, metric)
         for key in ("train_samples_per_second", "train_runtime"):  # Trainer's own throughput, if any
             if key in getattr(model, "train_metrics_", {}):
                 metrics[key] = float(model.train_metrics_[key])
         title = f"{cfg.model.name} on {data['eval_spec'].name} ({task}, {data['protocol']})"
-        log_model = cfg.tracking.get("log_model", True) and tracking.is_primary_process()
         example = model.input_example(preds.items.texts[:3], preds.items.targets[:3]) if log_model else None
         if tracking.is_primary_process():  # every rank computed the same predictions; rank 0 writes
             # Locally first, then to MLflow: if the tracking server goes away from here on, the
