@@ -192,7 +192,7 @@ def _fork_fit(setting: Any, family: str) -> bool:
 
     Only TF-IDF fits (CPU-bound, picklable, no per-epoch callbacks) and only where fork is dependable
     (Linux).  ``auto`` forks when this process may use two or more CPUs: on one, fitting beside the
-    MLflow set-up gains nothing and costs the round trip (~2 s on the ArSarcasm-v2 run).
+    MLflow set-up gains nothing and costs the round trip (~1.5 s on the ArSarcasm-v2 run).
     """
     if not (isinstance(setting, bool) or setting == "auto"):
         raise UserError(f"fit_in_subprocess={setting!r} must be auto, true or false")
