@@ -5,11 +5,16 @@ inputs, no re-imports), fits on one core while the parent opens the MLflow store
 imports what logging needs on another, and sends back the fitted model and predictions.  Only the
 result crosses the pipe (pickled); a child that raises sends its exception, with the child's
 traceback attached as a note.
+
+Only the forking thread lives on in the child.  At the fork in ``train`` the one other Python thread
+is tqdm's progress-bar monitor (from loading the data), whose lock the child's scikit-learn code
+never takes; that is why this is used for TF-IDF fits only, not for code that may use threads.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -25,8 +30,6 @@ def fork_available() -> bool:
 
 def usable_cpus() -> int:
     """The CPUs this process may run on (its affinity mask: taskset, cgroup cpusets)."""
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -47,7 +50,7 @@ class ForkedCall:
         context = multiprocessing.get_context("fork")
         self.what, self.hint = what, hint
         self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_child, args=(send, fn, args, kwargs), daemon=True,
+        self._process = context.Process(target=_child, args=(os.getpid(), send, fn, args, kwargs), daemon=True,
                                         name=f"stancebench {what}")
         self._process.start()
         send.close()  # the parent keeps only the reading end: EOF then means the child is gone
@@ -112,7 +115,7 @@ def start(fn: Callable[..., Any], *args: Any, fork: bool, what: str = "backgroun
     return DeferredCall(fn, *args, **kwargs)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Have the kernel kill this process when its parent dies (``kill -9`` of the command included)."""
     import ctypes
     import signal
@@ -121,16 +124,18 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not glibc/musl Linux: the parent's cancel() still applies
-        pass
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
-def _child(send, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+def _child(parent: int, send, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
     import signal
 
     # Ctrl-C reaches the whole process group: the parent handles it (and cancels this process);
     # the child neither races it with an exception of its own nor outlives it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    _die_with_parent(parent)
     try:
         message = (True, fn(*args, **kwargs))
     except BaseException as exc:
