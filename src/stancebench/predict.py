@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stancebench.errors import UserError
+from stancebench.paths import atomic_open
 
 FORMATS = ("auto", "txt", "csv", "tsv", "jsonl")
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -458,15 +459,8 @@ def write_jsonl(records: Iterable[dict], output: Path | None, stream: TextIO) ->
     output = Path(output).expanduser()
     if not output.parent.is_dir():
         raise UserError(f"the folder of --output {output} does not exist; create it or choose another path")
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            n = write_jsonl(records, None, f)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return n
+    with atomic_open(output) as f:
+        return write_jsonl(records, None, f)
 
 
 def run_predict(model_uri: str, texts: Sequence[str] = (), input_path: Path | str | None = None, *,

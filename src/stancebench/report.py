@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from stancebench.errors import UserError
-from stancebench.paths import PROJECT_ROOT
+from stancebench.paths import PROJECT_ROOT, atomic_open
 
 FAMILY_ORDER = ("tfidf", "transformer")
 
@@ -530,13 +530,6 @@ def summary(groups: list[Group], meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_report(groups: list[Group], meta: dict[str, Any], folder: Path) -> list[Path]:
     """Write figures, report.md, report.html and report.json into ``folder``; returns the files.
 
@@ -573,7 +566,8 @@ def write_report(groups: list[Group], meta: dict[str, Any], folder: Path) -> lis
     files = [p for g in groups for p in g.figures.values()]
     for name, text in (("report.md", render_markdown(groups, meta, folder)), ("report.html", render_html(groups, meta)),
                        ("report.json", json.dumps(summary(groups, meta), indent=2, ensure_ascii=False) + "\n")):
-        _write_atomic(folder / name, text.encode("utf-8"))
+        with atomic_open(folder / name) as f:
+            f.write(text)
         files.append(folder / name)
     return files
 

@@ -138,7 +138,6 @@ def _write_outputs(folder: Path, cfg: DictConfig, overrides: list[str], preds, m
     from sklearn.metrics import classification_report
 
     from stancebench.plots import confusion_matrix_png
-
     from stancebench.tracking import redact, redact_override
 
     folder.mkdir(parents=True, exist_ok=True)
