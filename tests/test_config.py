@@ -128,8 +128,8 @@ def test_debug_smoke_caps_the_run():
 EXPECTED_EXPERIMENTS = {
     "arsarcasm_sentiment": ("arsarcasm-v2", "sentiment", "tfidf_svm", "holdout"),
     "sentiment_transfer": ("arsarcasm-v2", "sentiment", "tfidf_svm", "cross_dataset"),
-    "peace_talks_stance": ("peace-talks-ar", "stance", "tfidf_logreg", "loo"),
-    "peace_talks_sentiment": ("peace-talks-ar", "sentiment", "tfidf_logreg", "loo"),
+    "peace_talks_stance": ("peace-talks-ar", "stance", "tfidf_logreg", "auto"),
+    "peace_talks_sentiment": ("peace-talks-ar", "sentiment", "tfidf_logreg", "auto"),
 }
 
 

@@ -92,18 +92,18 @@ def committed(tmp_path_factory):
     return datasets.load_dataset(str(COMMITTED_DATASET), cache_dir=str(tmp_path_factory.mktemp("hf-cache")))
 
 
-def test_load_dataset_returns_every_non_boilerplate_seed_sentence(committed):
-    train = committed["train"]
-    assert list(committed) == ["train"]
-    assert list(train["id"]) == LABELLED_IDS
-    assert list(train["text"]) == [s.text for s in LABELLED]
-    assert train.column_names == list(SENTENCE_COLUMNS)
+def test_load_dataset_test_split_is_every_non_boilerplate_seed_sentence(committed):
+    test = committed["test"]
+    assert list(committed) == ["train", "test"]
+    assert list(test["id"]) == LABELLED_IDS
+    assert list(test["text"]) == [s.text for s in LABELLED]
+    assert test.column_names == list(SENTENCE_COLUMNS) == committed["train"].column_names
 
 
 def test_load_dataset_gives_the_gold_labels_computed_from_the_annotator_files(committed):
     annotators = read_annotators(ANNOTATIONS, known_ids=LABELLED_IDS)
     gold = gold_labels(annotators, read_adjudication(ADJUDICATION, known_ids=LABELLED_IDS), LABELLED_IDS)
-    for row in committed["train"]:
+    for row in committed["test"]:
         assert row["target"] == TARGET
         for dim in DIMENSIONS:
             assert row[dim] in LABELS[dim]
@@ -120,7 +120,7 @@ def test_load_dataset_segments_config_keeps_boilerplate_on_record(tmp_path):
 def test_load_dataset_works_offline(tmp_path):
     code = (
         "import datasets, json, sys; d = datasets.load_dataset(sys.argv[1], cache_dir=sys.argv[2]);"
-        "print(json.dumps(list(d['train']['id'])))"
+        "print(json.dumps(list(d['test']['id'])))"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")
     result = subprocess.run(
@@ -134,7 +134,7 @@ def test_load_dataset_works_offline(tmp_path):
 def test_committed_agreement_json_matches_what_the_code_computes():
     annotators = read_annotators(ANNOTATIONS, known_ids=LABELLED_IDS)
     recomputed = agreement_report(annotators, LABELLED_IDS)
-    assert json.loads((COMMITTED_DATASET / "agreement.json").read_text(encoding="utf-8")) == recomputed
+    assert json.loads((COMMITTED_DATASET / "agreement.json").read_text(encoding="utf-8"))["seed"] == recomputed
 
 
 def test_card_agreement_table_matches_what_the_code_computes():
@@ -143,29 +143,33 @@ def test_card_agreement_table_matches_what_the_code_computes():
     for dim in DIMENSIONS:
         a = recomputed[dim]
         row = (
-            f"| {dim} | {a['items']} | {a['percent_agreement']:.3f} | {a['cohen_kappa']:.3f} "
-            f"| {a['krippendorff_alpha']:.3f} |"
+            f"| `seed` | {dim} | {len(a['annotators'])} | {a['items']} | {a['percent_agreement']:.3f} "
+            f"| {a['cohen_kappa']:.3f} | {a['krippendorff_alpha']:.3f} |"
         )
-        assert row in card.splitlines()
+        assert any(line.startswith(row) for line in card.splitlines()), row
 
 
 def test_card_label_distribution_matches_the_rows():
     rows = read_jsonl(COMMITTED_DATASET / "data" / "sentences.jsonl")
     card = (COMMITTED_DATASET / "README.md").read_text(encoding="utf-8")
     for dim in DIMENSIONS:
-        for label in LABELS[dim]:
-            count = sum(r[dim] == label for r in rows)
-            assert f"| {dim} | `{label}` | {count} | {count / len(rows):.0%} |" in card
+        cells = [f"`{label}` {sum(r[dim] == label for r in rows)} "
+                 f"({sum(r[dim] == label for r in rows) / len(rows):.0%})" for label in LABELS[dim]]
+        assert f"| `seed` | {dim} | " + " | ".join(cells) + " |" in card
 
 
-def test_card_header_declares_both_configs():
+def test_card_header_declares_every_config():
     header = (COMMITTED_DATASET / "README.md").read_text(encoding="utf-8").split("---")[1]
-    assert "path: data/sentences.jsonl" in header and "config_name: segments" in header
+    for config in ("default", "seed", "synthetic", "fignews-2024", "segments"):
+        assert f"- config_name: {config}\n  data_files:" in header
+    assert "path: data/sentences.jsonl" in header and "- split: test" in header
 
 
 def test_committed_checksums_are_sha256sum_format_and_correct():
     lines = (COMMITTED_DATASET / CHECKSUM_FILE).read_text(encoding="utf-8").splitlines()
-    assert [line.split("  ", 1)[1] for line in lines] == list(DATA_FILES)
+    listed = [line.split("  ", 1)[1] for line in lines]
+    assert set(DATA_FILES) <= set(listed) and "data/synthetic.jsonl" in listed
+    assert not any("fignews" in name for name in listed)  # text kept upstream is never in the committed sums
     for line in lines:
         digest, name = line.split("  ", 1)
         assert hashlib.sha256((COMMITTED_DATASET / name).read_bytes()).hexdigest() == digest
@@ -180,14 +184,25 @@ def test_validate_accepts_the_committed_dataset():
 # ----------------------------------------------------------------- determinism and stable ids
 
 
-def test_rebuild_is_byte_identical_and_equal_to_the_committed_dataset(project, tmp_path):
-    paths = ProjectPaths.under(project)
-    first = ProjectPaths(paths.seeds, paths.annotations, paths.adjudication, tmp_path / "one" / "peace-talks-ar")
-    second = ProjectPaths(paths.seeds, paths.annotations, paths.adjudication, tmp_path / "two" / "peace-talks-ar")
-    build(first)
-    build(second)
-    assert folder_bytes(first.output) == folder_bytes(second.output)
-    assert folder_bytes(first.output) == folder_bytes(COMMITTED_DATASET)
+def committed_files(folder: Path) -> dict[str, bytes]:
+    """The files a dataset folder's SHA256SUMS lists, with the checksum file itself."""
+    names = [line.split("  ", 1)[1] for line in (folder / CHECKSUM_FILE).read_text(encoding="utf-8").splitlines()]
+    return {name: (folder / name).read_bytes() for name in [*names, CHECKSUM_FILE]}
+
+
+def test_rebuild_is_byte_identical_and_equal_to_the_committed_dataset(tmp_path):
+    from dataclasses import replace
+
+    from stancebench.dataset import BuildOptions
+
+    paths = ProjectPaths.under(COMMITTED_DATASET.parents[1])  # the repository's own inputs
+    options = BuildOptions(skip_sources=frozenset({"fignews-2024"}))
+    first, second = (replace(paths, output=tmp_path / n / "peace-talks-ar") for n in ("one", "two"))
+    build(first, options)
+    build(second)  # with the FIGNEWS text (when ../shared has it): the committed files are the same
+    assert committed_files(first.output) == committed_files(second.output)
+    assert committed_files(first.output) == committed_files(COMMITTED_DATASET)
+    assert set(folder_bytes(first.output)) == set(committed_files(first.output))
 
 
 def test_rebuilding_in_place_replaces_the_dataset_with_identical_bytes(built_project):
@@ -408,7 +423,9 @@ def test_missing_dataset_folder_is_an_error(tmp_path):
 
 
 def test_fewer_than_two_annotators_is_an_error(project):
-    (project / "data" / "annotations" / "annotator_b.jsonl").unlink()
+    for path in (project / "data" / "annotations").glob("*.jsonl"):
+        if path.name != "annotator_a.jsonl":
+            path.unlink()
     with pytest.raises(UserError, match="1 annotator file"):
         build(ProjectPaths.under(project))
 
@@ -438,8 +455,10 @@ def test_cli_build_with_bad_input_prints_one_line_and_keeps_the_previous_dataset
 def test_cli_build_writes_the_dataset_and_reports_agreement(project, run_cli):
     result = run_cli("data", "build", "--root", project)
     assert result.returncode == 0, result.stderr
-    assert "13 labelled sentences, 15 segments (2 boilerplate)" in result.stdout
-    assert folder_bytes(project / "data" / "peace-talks-ar") == folder_bytes(COMMITTED_DATASET)
+    assert "13 labelled seed sentences, 15 segments (2 boilerplate)" in result.stdout
+    built = folder_bytes(project / "data" / "peace-talks-ar")  # the seed alone (no data/sources here)
+    assert built["data/sentences.jsonl"] == (COMMITTED_DATASET / "data" / "sentences.jsonl").read_bytes()
+    assert built["data/segments.jsonl"] == (COMMITTED_DATASET / "data" / "segments.jsonl").read_bytes()
 
 
 def test_cli_validate_with_mismatching_checksums_prints_one_line(built_project, run_cli):

@@ -155,13 +155,15 @@ class Scene:
         self.tmp = tmp_path
         self.store = store  # the module's MLflow store, for scenarios declared with store=True
 
-    def project(self, annotations: bool = True) -> Path:
-        """A copy of the seeds, annotator files and adjudication file."""
+    def project(self, annotations: bool = True, sources: bool = False) -> Path:
+        """A copy of the seeds, annotator files and adjudication file (and with ``sources``, data/sources)."""
         root = self.tmp / "project"
         shutil.copytree(SEEDS, root / "seeds")
         if annotations:
             shutil.copytree(ANNOTATIONS, root / "data" / "annotations")
             shutil.copy2(ADJUDICATION, root / "data" / "adjudication.jsonl")
+        if sources:
+            shutil.copytree(REPO / "data" / "sources", root / "data" / "sources")
         return root
 
     def dataset(self) -> Path:
@@ -359,16 +361,19 @@ def _(s: Scene) -> Case:
 @scenario("annotators-fewer-than-two")
 def _(s: Scene) -> Case:
     project = s.project()
-    (project / "data" / "annotations" / "annotator_b.jsonl").unlink()
+    for path in (project / "data" / "annotations").glob("*.jsonl"):
+        if path.name != "annotator_a.jsonl":
+            path.unlink()
     return build(project)
 
 
 @scenario("annotation-missing")
 def _(s: Scene) -> Case:
     project = s.project()
-    path = project / "data" / "annotations" / "annotator_b.jsonl"
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if FIRST_ID not in line]
-    path.write_text("".join(kept), encoding="utf-8")
+    for path in (project / "data" / "annotations").glob("*.jsonl"):
+        if path.name != "annotator_a.jsonl":  # every pass but one drops the first sentence
+            kept = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if FIRST_ID not in line]
+            path.write_text("".join(kept), encoding="utf-8")
     return build(project)
 
 
@@ -402,6 +407,112 @@ def _(s: Scene) -> Case:
 def _(s: Scene) -> Case:
     decision = {"id": FIRST_ID, "dimension": "stance", "label": "favor", "reason": "سبب"}
     return adjudication(s, decision, {**decision, "reason": "سبب آخر"})
+
+
+# --- sources: text kept upstream, written sentences
+
+FIGNEWS_COPY = REPO.parent / "shared" / "datasets" / "fignews-2024" / "FIGNEWS-2024-TEXT-IAA.tsv"
+
+
+def source_file(project: Path, name: str, file: str) -> Path:
+    return project / "data" / "sources" / name / file
+
+
+def edit_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def first_line_changed(path: Path, change: Callable[[dict], dict], append: bool = False) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    changed = json.dumps(change(json.loads(lines[0])), ensure_ascii=False)
+    lines = [*lines, changed] if append else [changed, *lines[1:]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@scenario("source-copy-checksum-mismatch")
+def _(s: Scene) -> Case:
+    project = s.project(sources=True)
+    copy = s.folder() / FIGNEWS_COPY.name
+    copy.write_bytes(FIGNEWS_COPY.read_bytes()[:-1])
+    return Case(["data", "build", "--root", str(project), "--source", f"fignews-2024={s.folder()}"])
+
+
+@scenario("source-copy-missing")
+def _(s: Scene) -> Case:
+    project = s.project(sources=True)
+    edit_text(source_file(project, "fignews-2024", "source.yaml"), "local: ../shared/datasets/fignews-2024/",
+              f"local: {s.folder()}/")
+    return Case(["data", "build", "--root", str(project), "--offline"], env={"STANCEBENCH_CACHE": str(s.tmp / "c")})
+
+
+@scenario("source-label-unknown-post")
+def _(s: Scene) -> Case:
+    project = s.project(sources=True)
+    first_line_changed(source_file(project, "fignews-2024", "annotations/pass_a.jsonl"),
+                       lambda r: {**r, "doc": {"Batch": "B99", "ID": "1"}})
+    return build(project)
+
+
+@scenario("source-label-offsets-outside-the-post")
+def _(s: Scene) -> Case:
+    project = s.project(sources=True)
+    first_line_changed(source_file(project, "fignews-2024", "annotations/pass_a.jsonl"),
+                       lambda r: {**r, "start": 5000, "end": 5077})
+    return build(project)
+
+
+@scenario("written-duplicate")
+def _(s: Scene) -> Case:
+    project = s.project(sources=True)
+    first_line_changed(source_file(project, "synthetic", "written.jsonl"), lambda r: r, append=True)
+    return Case(["data", "build", "--root", str(project), "--skip-source", "fignews-2024"])
+
+
+@scenario("written-near-duplicate")
+def _(s: Scene) -> Case:
+    from stancebench.sources import written_id
+
+    project = s.project(sources=True)
+
+    def reworded(row: dict) -> dict:
+        text = row["text"] + " وفق مصادر مطلعة"
+        return {**row, "text": text, "id": written_id(text)}
+
+    first_line_changed(source_file(project, "synthetic", "written.jsonl"), reworded, append=True)
+    return Case(["data", "build", "--root", str(project), "--skip-source", "fignews-2024"])
+
+
+@scenario("written-label-outside-schema")
+def _(s: Scene) -> Case:
+    project = s.project(sources=True)
+    first_line_changed(source_file(project, "synthetic", "written.jsonl"), lambda r: {**r, "intended_stance": "pro"})
+    return Case(["data", "build", "--root", str(project), "--skip-source", "fignews-2024"])
+
+
+@scenario("written-row-in-a-test-split")
+def _(s: Scene) -> Case:
+    project = s.project(sources=True)
+    first_line_changed(source_file(project, "synthetic", "written.jsonl"), lambda r: {**r, "split": "test"})
+    return Case(["data", "build", "--root", str(project), "--skip-source", "fignews-2024"])
+
+
+@scenario("written-source-as-test-split")
+def _(s: Scene) -> Case:
+    project = s.project(sources=True)
+    edit_text(source_file(project, "synthetic", "source.yaml"), "split: train", "split: test")
+    return Case(["data", "build", "--root", str(project), "--skip-source", "fignews-2024"])
+
+
+@scenario("build-source-not-name-path")
+def _(s: Scene) -> Case:
+    return Case(["data", "build", "--root", str(s.project(sources=True)), "--source", "fignews-2024"])
+
+
+@scenario("build-unknown-source")
+def _(s: Scene) -> Case:
+    return Case(["data", "build", "--root", str(s.project(sources=True)), "--skip-source", "fignews"])
 
 
 # --- dataset folders: validate and publish

@@ -201,7 +201,7 @@ def test_kill_9_during_train_leaves_a_store_that_opens_and_takes_the_next_run(st
     c = client(store)
     killed = c.get_run(state["run_id"])  # the store opens and reads
     assert killed.info.status == "RUNNING"  # nothing can end a run on SIGKILL; it was cut mid-run
-    proc = start_train(store, "after-kill", "eval=kfold", "eval.k=2")
+    proc = start_train(store, "after-kill", "data=peace_talks_seed", "eval=kfold", "eval.k=2")
     assert proc.wait(timeout=180) == 0, (store / "after-kill.log").read_text()[-3000:]
     (after,) = [r for r in c.search_runs([killed.info.experiment_id]) if r.info.run_name == "after-kill"]
     assert after.info.status == "FINISHED"

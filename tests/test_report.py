@@ -30,7 +30,10 @@ def store(tmp_path_factory, tiny_bert) -> Path:
     from stancebench.train import train
 
     folder = tmp_path_factory.mktemp("report-store")
-    common = ["eval=kfold", "eval.k=3", f"tracking.experiment={EXPERIMENT}"]
+    # The 13 real seed sentences (k-fold), without further evaluation sets: one group; the grouping by
+    # evaluation set is test_each_evaluation_set_is_a_group_and_upstream_text_stays_out.
+    common = ["data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold", "eval.k=3",
+              f"tracking.experiment={EXPERIMENT}"]
     runs = [["seed=0"], ["seed=1"], ["model=tfidf_svm"], ["max_train_samples=8"], _tiny(tiny_bert)]
     for k, overrides in enumerate(runs):
         train(train_cfg(folder, *common, *overrides, out=f"out{k}"))
@@ -80,7 +83,7 @@ def test_leaderboard_has_a_row_per_model_and_training_size_with_the_runs_scores(
     assert len(summary["groups"]) == 1
     group = summary["groups"][0]
     assert (group["dataset"], group["task"], group["protocol"], group["main_score"]) == \
-        ("peace-talks-ar", "stance", "kfold", "f_avg")
+        ("peace-talks-ar-seed", "stance", "kfold", "f_avg")
     rows = {(r["model"], r["n_train"]): r for r in group["leaderboard"]}
     runs = _runs_by_model(store)
     assert set(rows) == set(runs) == {("tfidf_logreg", 13), ("tfidf_logreg", 8), ("tfidf_svm", 13), ("arabert", 13)}
@@ -153,7 +156,7 @@ def test_markdown_has_the_leaderboard_significance_and_figures(report):
     folder, summary, _ = report
     text = (folder / "report.md").read_text(encoding="utf-8")
     group = summary["groups"][0]
-    assert "## peace-talks-ar · stance · kfold" in text
+    assert "## peace-talks-ar-seed · stance · kfold" in text
     assert "**Significance.**" in text and f"p = {group['comparison']['paired_bootstrap']['p_value']:.3g}" in text
     for name in group["figures"].values():
         assert f"(figures/{name})" in text
@@ -281,3 +284,36 @@ def test_bad_report_arguments_are_one_clear_error(store, report, tmp_path, args,
                 env=cli_env(store))
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and expected in proc.stderr, proc.stderr
+
+
+FIGNEWS_COPY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fignews-2024" / \
+    "FIGNEWS-2024-TEXT-IAA.tsv"
+
+
+@pytest.mark.skipif(not FIGNEWS_COPY.is_file(), reason="../shared/datasets/fignews-2024 not present")
+def test_each_evaluation_set_is_a_group_and_upstream_text_stays_out(tmp_path):
+    """Runs scored on the seed and on FIGNEWS give one group per evaluation set; the FIGNEWS group's
+    error table names sentences by id only (their text may not be redistributed)."""
+    from stancebench.report import UPSTREAM_TEXT
+    from stancebench.sources import read_documents, read_source, segment_documents
+    from stancebench.train import train
+    from training_helpers import REPO, cli_env
+
+    experiment = "report-eval-sets"
+    for k, model in enumerate(("tfidf_logreg", "tfidf_svm")):
+        train(train_cfg(tmp_path, f"model={model}", f"tracking.experiment={experiment}", out=f"o{k}"))
+    out = tmp_path / "report"
+    proc = _cli(tmp_path, "report", "--experiment", experiment, "--tracking-uri", store_uri(tmp_path),
+                "--output-dir", str(out), "--no-log", "--resamples", "200", env=cli_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    groups = {(g["dataset"], g["eval_dataset"]): g for g in summary["groups"]}
+    assert set(groups) == {("peace-talks-ar", "peace-talks-ar"), ("peace-talks-ar", "fignews-2024")}
+    fignews = groups[("peace-talks-ar", "fignews-2024")]
+    assert fignews["n_items"] >= 250
+    assert all(e["text"] == UPSTREAM_TEXT for e in fignews["errors"]) and fignews["errors"]
+    source = read_source(REPO / "data" / "sources" / "fignews-2024")
+    texts = [s.text for s in segment_documents(read_documents(source, FIGNEWS_COPY)) if len(s.text) >= 20]
+    written = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.suffix in (".md", ".html", ".json"))
+    assert not [t for t in texts if t in written]
+    assert "## peace-talks-ar → fignews-2024 · stance · holdout" in (out / "report.md").read_text(encoding="utf-8")

@@ -122,7 +122,7 @@ def test_a_run_over_http_is_stored_in_postgres_and_reads_back(server_uri, postgr
     # Params: the flattened config, as with the local store.
     params = run.data.params
     assert params["model.params.C"] == "10.0" and params["task.name"] == "stance"
-    assert params["protocol"] == "loo" and params["n_train"] == "13"
+    assert params["protocol"] == "holdout" and int(params["n_train"]) >= 1500  # the written split
     assert params["tracking.experiment"] == experiment
     # Metrics, equal to what train() returned.
     metrics = run.data.metrics

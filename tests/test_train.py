@@ -17,7 +17,7 @@ from stancebench.errors import UserError
 from stancebench.scoring import classification_scores
 from training_helpers import (
     DATASET, REPO, SENTIMENT_LABELS, STANCE_LABELS, assert_user_error, client, compose_cfg, runs_of, sentences,
-    store_uri, train_cfg, train_cli, write_csv,
+    store_overrides, store_uri, train_cfg, train_cli, write_csv,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -31,7 +31,8 @@ def store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def stance_run(store):
-    """The default experiment (stance, tfidf_logreg, auto -> leave-one-out) on peace-talks-ar."""
+    """The default experiment (stance, tfidf_logreg, auto -> holdout) on peace-talks-ar: trained on the
+    written split, scored on the real seed sentences and on FIGNEWS (joined from ../shared)."""
     from stancebench.train import train
 
     cfg = train_cfg(store, out="stance-1")
@@ -51,7 +52,7 @@ def test_run_is_finished_with_the_auto_protocol(store, stance_run):
     run = client(store).get_run(result["run_id"])
     assert run.info.status == "FINISHED"
     assert run.info.end_time is not None
-    assert result["protocol"] == "loo"  # 13 sentences, no test split
+    assert result["protocol"] == "holdout"  # train: the written split; test: the real seed sentences
     exp = client(store).get_experiment(run.info.experiment_id)
     assert exp.name == "stancebench"
     assert exp.artifact_location.startswith((store / "mlruns").as_uri())
@@ -65,9 +66,9 @@ def test_params_are_the_flattened_config(store, stance_run):
     assert params["task.name"] == "stance"
     assert params["seed"] == "0"
     assert params["data.name"] == "peace-talks-ar"
-    assert params["eval.protocol"] == "auto" and params["protocol"] == "loo"
+    assert params["eval.protocol"] == "auto" and params["protocol"] == "holdout"
     assert params["eval.bootstrap_resamples"] == "50"
-    assert params["n_train"] == "13"
+    assert params["n_train"] == str(len(written_rows())) and len(written_rows()) >= 1500
     assert params["task.labels"] == str(STANCE_LABELS)
 
 
@@ -80,7 +81,7 @@ def test_tags_name_task_model_dataset_and_commit(store, stance_run):
     assert tags["dataset"] == "peace-talks-ar"
     assert tags["dataset_digest"] == dataset_digest(DATASET)
     assert len(tags["dataset_digest"]) == 12
-    assert tags["protocol"] == "loo"
+    assert tags["protocol"] == "holdout"
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
     if head.returncode == 0:
         assert tags["git_commit"] == head.stdout.strip()
@@ -132,7 +133,7 @@ def test_artifacts(store, stance_run):
     assert [r["gold"] for r in rows] == [s["stance"] for s in seed_rows]
     assert [r["text"] for r in rows] == [s["text"] for s in seed_rows]
     assert all(r["predicted"] in STANCE_LABELS for r in rows)
-    assert sorted(r["fold"] for r in rows) == list(range(13))  # leave-one-out
+    assert {r["fold"] for r in rows} == {0}  # holdout: one model, trained on the written split
     # The local copy in output_dir is the same.
     local = Path(result["output_dir"]) / "run" / "predictions.jsonl"
     assert local.read_text("utf-8") == artifact_text(store, run_id, "predictions.jsonl")
@@ -146,7 +147,49 @@ def test_dataset_is_logged_as_an_input(store, stance_run):
     assert inp.dataset.digest == dataset_digest(DATASET)
     assert {t.key: t.value for t in inp.tags}.get("mlflow.data.context") == "training"
     profile = json.loads(inp.dataset.profile)
-    assert profile["num_rows"] == 13
+    assert profile["num_rows"] == len(written_rows())
+
+
+def written_rows() -> list[dict]:
+    path = DATASET / "data" / "synthetic.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+FIGNEWS_COPY = REPO.parent / "shared" / "datasets" / "fignews-2024" / "FIGNEWS-2024-TEXT-IAA.tsv"
+
+
+@pytest.mark.skipif(not FIGNEWS_COPY.is_file(), reason="../shared/datasets/fignews-2024 not present")
+def test_the_default_run_is_also_scored_on_fignews_under_its_own_prefix(store, stance_run):
+    _, result = stance_run
+    run = client(store).get_run(result["run_id"])
+    metrics, tags = run.data.metrics, run.data.tags
+    assert tags["eval_sets"] == "fignews" and tags["eval_set.fignews.dataset"] == "fignews-2024"
+    assert tags["eval_set.fignews.text_upstream"] == "true"
+    rows = [json.loads(line) for line in artifact_text(store, result["run_id"], "predictions-fignews.jsonl").splitlines()]
+    assert len(rows) >= 250 and all(r["id"].startswith("fignews-") for r in rows)
+    assert metrics["fignews/n_eval"] == len(rows)
+    recomputed = classification_scores([r["gold"] for r in rows], [r["predicted"] for r in rows], STANCE_LABELS,
+                                       "stance")
+    for name, value in recomputed.items():
+        assert metrics[f"fignews/{name}"] == pytest.approx(value), name
+    assert metrics["fignews/f_avg_ci_low"] <= metrics["fignews/f_avg"] <= metrics["fignews/f_avg_ci_high"]
+    assert metrics["n_eval"] == 13  # the plain keys stay the primary set's (the seed sentences)
+
+
+def test_an_optional_eval_set_whose_files_are_missing_is_left_out_with_one_note(store, tmp_path, run_cli):
+    import shutil
+
+    folder = tmp_path / "peace-talks-ar"
+    shutil.copytree(DATASET, folder, ignore=shutil.ignore_patterns("fignews-2024.jsonl", "SHA256SUMS.upstream"))
+    result = run_cli("train", *store_overrides(store, out="no-fignews"), f"data.source={folder}",
+                     "run_name=no-fignews", timeout=180)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "eval set 'fignews' (fignews-2024) left out" in notes[0], result.stderr
+    assert "fignews:" not in result.stdout
+    (run,) = [r for r in client(store).search_runs(
+        [client(store).get_experiment_by_name("stancebench").experiment_id]) if r.info.run_name == "no-fignews"]
+    assert not any(k.startswith("fignews/") for k in run.data.metrics) and "eval_sets" not in run.data.tags
 
 
 def test_logged_model_predicts_label_strings_from_raw_arabic(store, stance_run):
@@ -209,7 +252,7 @@ def test_tfidf_fit_forked_or_in_process_gives_the_same_run(store, stance_run, mo
     result = train(train_cfg(store, f"fit_in_subprocess={str(fork).lower()}", out=f"fork-{fork}"))
     fitted_in = set(pids.read_text().split())
     assert (str(os.getpid()) not in fitted_in) if fork else (fitted_in == {str(os.getpid())})
-    assert len(pids.read_text().split()) == len(sentences()) + 1  # leave-one-out folds + the final model
+    assert len(pids.read_text().split()) == 1  # holdout: one model, the one logged
     _, default = stance_run
     assert result["metrics"] == default["metrics"]
     assert artifact_bytes(store, result["run_id"], "predictions.jsonl") == \
@@ -236,7 +279,8 @@ def test_fit_in_subprocess_auto_forks_tfidf_fits_only_with_two_cpus(monkeypatch)
 def test_sentiment_run_logs_f1_pn(store):
     from stancebench.train import train
 
-    result = train(train_cfg(store, "task=sentiment", "model=tfidf_svm", "eval=kfold", "eval.k=3", out="sentiment"))
+    result = train(train_cfg(store, "data=peace_talks_seed", "task=sentiment", "model=tfidf_svm", "eval=kfold",
+                             "eval.k=2", out="sentiment"))
     run = client(store).get_run(result["run_id"])
     assert run.info.status == "FINISHED"
     metrics = run.data.metrics
@@ -249,7 +293,7 @@ def test_sentiment_run_logs_f1_pn(store):
     assert run.data.tags["task"] == "sentiment" and run.data.tags["protocol"] == "kfold"
     rows = [json.loads(line) for line in artifact_text(store, result["run_id"], "predictions.jsonl").splitlines()]
     assert [r["gold"] for r in rows] == [s["sentiment"] for s in sentences()]
-    assert sorted({r["fold"] for r in rows}) == [0, 1, 2]
+    assert sorted({r["fold"] for r in rows}) == [0, 1]
     assert all(r["predicted"] in SENTIMENT_LABELS for r in rows)
 
 
@@ -281,13 +325,14 @@ def test_a_crash_inside_the_run_ends_it_failed_not_running(store, monkeypatch, e
 def test_protocol_is_chosen_for_the_capped_training_data():
     from stancebench.train import prepare_data
 
-    full = prepare_data(compose_cfg(["eval.loo_max_items=5"]))
+    full = prepare_data(compose_cfg(["data=peace_talks_seed", "eval.loo_max_items=5"]))
     assert (len(full["train"]), full["protocol"]) == (13, "kfold")
-    capped = prepare_data(compose_cfg(["eval.loo_max_items=5", "max_train_samples=5"]))
+    capped = prepare_data(compose_cfg(["data=peace_talks_seed", "eval.loo_max_items=5", "max_train_samples=5"]))
     assert (len(capped["train"]), capped["protocol"]) == (5, "loo")
     assert set(capped["train"].ids) <= set(full["train"].ids)
     # The sample is deterministic given the seed.
-    assert prepare_data(compose_cfg(["eval.loo_max_items=5", "max_train_samples=5"]))["train"].ids == \
+    assert prepare_data(compose_cfg(["data=peace_talks_seed", "eval.loo_max_items=5",
+                                     "max_train_samples=5"]))["train"].ids == \
         capped["train"].ids
 
 

@@ -34,14 +34,23 @@ def _data_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="segment seeds/, combine annotations, write data/peace-talks-ar")
     b.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root holding seeds/ and data/")
     b.add_argument("--output", type=Path, default=None, help="dataset folder (default: ROOT/data/peace-talks-ar)")
+    b.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                   help="read source NAME's text kept upstream from PATH (a file, or the folder holding it)")
+    b.add_argument("--skip-source", action="append", default=[], metavar="NAME",
+                   help="build without source NAME's text (its labels still count on the card)")
+    b.add_argument("--offline", action="store_true", help="never download a source's text")
     v = sub.add_parser("validate", help="check a dataset folder against its checksums and schema")
     v.add_argument("folder", type=Path, nargs="?", default=PROJECT_ROOT / "data" / "peace-talks-ar")
     pub = sub.add_parser("publish", help="push the dataset folder and its card to the Hugging Face hub")
     pub.add_argument("--repo-id", required=True, help="ORG/NAME of the hub dataset repo")
     pub.add_argument("--folder", type=Path, default=PROJECT_ROOT / "data" / "peace-talks-ar")
     pub.add_argument("--private", action="store_true")
-    s = sub.add_parser("segments", help="print the segments of the seed articles as JSON lines")
+    s = sub.add_parser("segments", help="print the segments of the seed articles (or of a source) as JSON lines")
     s.add_argument("--seeds", type=Path, default=PROJECT_ROOT / "seeds")
+    s.add_argument("--source", default=None, metavar="NAME",
+                   help="a source under data/sources whose text is kept upstream (e.g. fignews-2024): its "
+                        "segments with the keys and offsets its label files use")
+    s.add_argument("--path", type=Path, default=None, help="with --source: read its text from PATH")
     return p
 
 
@@ -50,20 +59,34 @@ def _cmd_data(argv: list[str]) -> int:
 
     args = _data_parser().parse_args(argv)
     if args.action == "build":
-        from stancebench.dataset import ProjectPaths, build
+        from dataclasses import replace
+
+        from stancebench.dataset import BuildOptions, ProjectPaths, build
 
         paths = ProjectPaths.under(args.root)
         if args.output is not None:
-            paths = ProjectPaths(paths.seeds, paths.annotations, paths.adjudication, args.output)
-        summary = build(paths)
+            paths = replace(paths, output=args.output)
+        overrides = {}
+        for item in args.source:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise UserError(f"--source {item!r} must look like NAME=PATH, e.g. fignews-2024=/data/fignews.tsv")
+            overrides[name] = Path(path)
+        options = BuildOptions(source_paths=overrides, skip_sources=frozenset(args.skip_source),
+                               allow_download=not args.offline)
+        summary = build(paths, options)
         agreement = summary["agreement"]
         print(
-            f"wrote {summary['output']}: {summary['sentences']} labelled sentences, "
+            f"wrote {summary['output']}: {summary['sentences']} labelled seed sentences, "
             f"{summary['segments']} segments ({summary['boilerplate']} boilerplate); "
             + "; ".join(
                 f"{dim} kappa={a['cohen_kappa']} alpha={a['krippendorff_alpha']}" for dim, a in agreement.items()
             )
         )
+        for name, info in summary["sources"].items():
+            if name != "seed":
+                built = "" if info["built"] else " (labels only: text skipped)"
+                print(f"  {name}: {info['rows']} labelled sentences, split {info['split']}{built}")
     elif args.action == "validate":
         from stancebench.dataset import validate
 
@@ -74,10 +97,24 @@ def _cmd_data(argv: list[str]) -> int:
 
         print(publish(args.folder, args.repo_id, private=args.private))
     elif args.action == "segments":
-        from stancebench.corpus import segment_corpus
+        if args.source is None:
+            from stancebench.corpus import segment_corpus
 
-        for seg in segment_corpus(args.seeds):
-            print(json.dumps(seg.to_dict(), ensure_ascii=False))
+            for seg in segment_corpus(args.seeds):
+                print(json.dumps(seg.to_dict(), ensure_ascii=False))
+            return 0
+        from stancebench import sources as src
+
+        found = {s.name: s for s in src.read_sources(PROJECT_ROOT / "data" / "sources")}
+        source = found.get(args.source)
+        if source is None or source.kind != "posts":
+            posts = ", ".join(n for n, s in sorted(found.items()) if s.kind == "posts") or "none"
+            raise UserError(f"--source {args.source!r} is not a source with text kept upstream; sources: {posts}")
+        docs, keys = src.read_documents_with_keys(source, src.locate_text(source, args.path))
+        for seg in src.segment_documents(docs):
+            record = seg.to_dict()
+            record["doc"] = keys[seg.article_id]
+            print(json.dumps(record, ensure_ascii=False))
     return 0
 
 

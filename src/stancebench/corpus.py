@@ -120,9 +120,22 @@ def _boilerplate_rule(text: str) -> str | None:
     return None
 
 
+# One-letter Arabic abbreviations of titles: "د." (doctor), "م." (engineer), "أ." (professor).
+_ABBREVIATION = re.compile(r"(?:^|\s)[دمأ]$")
+
+
 def _is_decimal_point(line: str, i: int) -> bool:
-    """``.`` between two digits (``3.5``, ``١.٥``) is part of a number, not a sentence end."""
-    return line[i] == "." and 0 < i < len(line) - 1 and line[i - 1].isdigit() and line[i + 1].isdigit()
+    """A ``.`` inside a token is no sentence end: ``3.5``, ``١.٥``, a link (``t.me/x``), a name
+    broken up on purpose (``حمـ.ـاس``).  A sentence-final ``.`` is followed by a space, a line end,
+    a closer or more punctuation."""
+    if line[i] != "." or not 0 < i < len(line) - 1:
+        return False
+    before, after = line[i - 1], line[i + 1]
+    if before.isdigit() and after.isdigit():
+        return True
+    if after == " " and _ABBREVIATION.search(line[: i]):
+        return True
+    return not before.isspace() and (after.isalnum() or after == "\u0640" or after == "/")
 
 
 def _spans_in_line(line: str) -> list[tuple[int, int]]:
@@ -135,6 +148,11 @@ def _spans_in_line(line: str) -> list[tuple[int, int]]:
     n = len(line)
     while i < n:
         ch = line[i]
+        if line.startswith(("http://", "https://"), i):
+            # A link is one token: its "." and "?" end no sentence.
+            while i < n and not line[i].isspace():
+                i += 1
+            continue
         if ch in OPENING_QUOTES:
             in_quote = True
         elif ch in CLOSING_QUOTES:
@@ -193,6 +211,101 @@ def segment_article(article: Article) -> list[Segment]:
             )
         offset += len(line)
     return segments
+
+
+# ----------------------------------------------------------------------------- social posts
+# News outlets' social-media posts carry furniture that article pages keep apart: a run of
+# hashtags closing the post, a channel plug ("follow us on Telegram", a WhatsApp link), bare links.
+# ``segment_post`` splits these off as boilerplate segments of their own, so the sentence keeps
+# exact offsets and the furniture stays on record.
+_BIDI = "\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_HASHTAG = rf"[{_BIDI}]*#[^\s#]+[{_BIDI}]*"
+_TRAILING_HASHTAGS = re.compile(rf"(?:[\s|{_BIDI}]*{_HASHTAG})+[\s|{_BIDI}]*$")
+_HASHTAGS_ONLY = re.compile(rf"^[\s|{_BIDI}]*(?:{_HASHTAG}[\s|{_BIDI}]*)+$")
+_HASHTAG_SIGN = re.compile(rf"[#{_BIDI}]")
+_URL = re.compile(r"https?://\S+|\b[\w.-]+\.(?:me|ly|com|net)/\S*")
+_CHANNEL_PLUG = re.compile(
+    r"(?:تابعونا|تابعوا|يمكنكم\s+متابعة|لمتابعة|للمتابعة|اشتركوا|اشترك|حمّلوا|حملوا|تفاصيل\s+أكثر|للمزيد)"
+    r"(?=[^.؟!?]*(?:تلغرام|التلغرام|تيليجرام|واتساب|يوتيوب|تيك\s*توك|إنستغرام|فيسبوك|تطبيق|تعليق|https?://))"
+)
+_LINK_LABEL = re.compile(r"(?:(?<=[\s.،!؟?|])|^)[^\s.،!؟?|]*(?:\s+[^\s.،!؟?|]+){0,3}\s*[:|]\s*$|\W+$")
+_GOVERNING_WORD = re.compile(r"(?:^|\s)(?:في|على|من|إلى|الى|عن|مع|بين|حول|ضد|عبر|نحو|داخل|و|ب|ل)\s*$")
+# A short line that only tells the reader where to look or click: "للمزيد", "يتبع", "شاهدوا!",
+# "لحظة بلحظة", "تابعوا آخر المستجدات ...", "اضغط على الرابط ...", "ما التفاصيل؟".
+_CALL_TO_ACTION = re.compile(
+    r"^[\W_]*(?:للمزيد|يتبع|لحظة\s+بلحظة|شاهدوا|شاهد\b|تابعوا\s+آخر|تابعونا|لقراءة|اضغط|اضغطوا"
+    r"|يرجى\s+الضغط|في\s+نشرة\s+اليوم|تغطية\s+مباشرة|ما\s+التفاصيل|التفاصيل\b)"
+)
+POST_FURNITURE_RULES = ("hashtags", "channel-plug", "link", "not-arabic", "call-to-action")
+
+
+def _mostly_not_arabic(text: str) -> bool:
+    """Fewer than half of the letters are Arabic: an English or Hebrew line inside an Arabic post."""
+    letters = [ch for ch in _URL.sub(" ", text) if ch.isalpha()]
+    arabic = sum("\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" for ch in letters)
+    return bool(letters) and arabic < len(letters) / 2
+
+
+def _post_pieces(text: str) -> list[tuple[int, int, str | None]]:
+    """Split one sentence of a post into (start, end, boilerplate rule) pieces, in order."""
+    if _mostly_not_arabic(text) and not _HASHTAGS_ONLY.match(text):
+        return [(0, len(text), "link" if _URL.search(text) else "not-arabic")]
+    if _HASHTAGS_ONLY.match(text):
+        return [(0, len(text), "hashtags")]
+    if _URL.fullmatch(text.strip()):
+        return [(0, len(text), "link")]
+    cut = len(text)
+    rule: str | None = None
+    plug = _CHANNEL_PLUG.search(text)
+    link = _URL.search(text)
+    if plug and plug.start() > 0:
+        cut, rule = plug.start(), "channel-plug"
+    elif link and link.start() > 0:
+        # The link and the short label that leads into it ("التفاصيل:", "عبر الرابط:", "👈").
+        label = _LINK_LABEL.search(text[: link.start()])
+        cut, rule = (label.start() if label else link.start()), "link"
+    else:
+        tail = _TRAILING_HASHTAGS.search(text)
+        # A closing hashtag that the sentence needs ("... الحرب على #غزة؟") is part of it: it ends
+        # the sentence with its punctuation, or follows a preposition.
+        if (
+            tail
+            and tail.start() > 0
+            and text.rstrip()[-1] not in SENTENCE_END
+            and not _GOVERNING_WORD.search(text[: tail.start()])
+        ):
+            cut, rule = tail.start(), "hashtags"
+    head = text[:cut].rstrip()
+    if rule is None or not head or _is_punctuation_only(head):
+        if rule is None and len(text.split()) <= 12 and _CALL_TO_ACTION.match(_HASHTAG_SIGN.sub("", text)):
+            return [(0, len(text), "call-to-action")]
+        return [(0, len(text), rule if not head or _is_punctuation_only(head) else None)]
+    lead = len(text[cut:]) - len(text[cut:].lstrip())
+    # What precedes the furniture may be furniture too (a run of hashtags before a link).
+    return [*_post_pieces(head), (cut + lead, len(text), rule)]
+
+
+def segment_post(article: Article) -> list[Segment]:
+    """``segment_article`` plus the furniture of social-media posts split off as boilerplate."""
+    out: list[Segment] = []
+    seen: dict[str, int] = {}
+    for seg in segment_article(article):
+        for s, e, rule in _post_pieces(seg.text):
+            piece = seg.text[s:e]
+            rule = rule or seg.boilerplate_rule
+            out.append(
+                Segment(
+                    id=_sentence_id(article.article_id, piece, seen),
+                    article_id=article.article_id,
+                    index=len(out),
+                    start=seg.start + s,
+                    end=seg.start + e,
+                    text=piece,
+                    boilerplate=rule is not None,
+                    boilerplate_rule=rule,
+                )
+            )
+    return out
 
 
 def segment_corpus(seeds_dir: Path) -> list[Segment]:

@@ -24,7 +24,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stancebench.annotation import (
@@ -41,14 +41,20 @@ from stancebench.errors import UserError
 from stancebench.jsonl import read_json_lines
 
 DATASET_NAME = "peace-talks-ar"
-DATASET_VERSION = "1.0.0"
+DATASET_VERSION = "2.0.0"
 N_FOLDS = 5
 CHECKSUM_FILE = "SHA256SUMS"
+# Checksums of the files joined from text kept upstream (never committed; see .gitignore).
+UPSTREAM_CHECKSUM_FILE = "SHA256SUMS.upstream"
+SEED_SOURCE = "seed"
+SEED_CONFLICT = "russia-ukraine"
+# Files every built dataset has; sources add data/<source>.jsonl (listed in the checksum files).
 DATA_FILES = ("data/sentences.jsonl", "data/segments.jsonl", "agreement.json", "README.md")
 SENTENCE_COLUMNS = (
-    "id", "article_id", "sentence_index", "start", "end", "text", "target", "stance", "sentiment",
-    "fold", "annotators", "stance_votes", "sentiment_votes", "stance_agreement",
-    "sentiment_agreement", "stance_adjudicated", "sentiment_adjudicated",
+    "id", "source", "conflict", "article_id", "sentence_index", "start", "end", "text", "target", "stance",
+    "sentiment", "fold", "annotators", "stance_votes", "sentiment_votes", "stance_agreement",
+    "sentiment_agreement", "stance_adjudicated", "sentiment_adjudicated", "intended_stance",
+    "intended_sentiment", "hard_case",
 )
 
 
@@ -60,6 +66,7 @@ class ProjectPaths:
     annotations: Path
     adjudication: Path
     output: Path
+    sources: Path | None = None
 
     @classmethod
     def under(cls, root: Path) -> "ProjectPaths":
@@ -69,7 +76,18 @@ class ProjectPaths:
             annotations=root / "data" / "annotations",
             adjudication=root / "data" / "adjudication.jsonl",
             output=root / "data" / DATASET_NAME,
+            sources=root / "data" / "sources",
         )
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Where to read text kept upstream: ``source_paths`` overrides a source's local copy;
+    ``skip_sources`` leaves sources out of this build (their labels still count on the card)."""
+
+    source_paths: dict[str, Path] = field(default_factory=dict)
+    skip_sources: frozenset[str] = frozenset()
+    allow_download: bool = True
 
 
 def _dumps(record: dict) -> str:
@@ -84,8 +102,74 @@ def _assign_folds(rows: list[dict], k: int) -> None:
         row["fold"] = i % k
 
 
-def build_rows(paths: ProjectPaths) -> tuple[list[Segment], list[dict], dict]:
-    """Segments, labelled rows and the agreement report, computed from the project's files."""
+@dataclass
+class LabelledSet:
+    """One source's labelled rows and the figures computed from its annotator files."""
+
+    name: str
+    kind: str
+    split: str
+    rows: list[dict]
+    agreement: dict
+    intent: dict | None = None
+    diversity: dict | None = None
+    has_text: bool = True
+    source: object | None = None
+
+
+def _label(name: str, units: list[dict], annotations: Path, adjudication: Path, check_ids: bool = True) -> tuple:
+    """Gold labels, votes and agreement for ``units`` (dicts with at least ``id``) from one source's files."""
+    ids = [u["id"] for u in units]
+    annotators = read_annotators(annotations, known_ids=ids if check_ids else None)
+    if len(annotators) < 2:
+        raise UserError(
+            f"{annotations}: {len(annotators)} annotator file(s) for {name}; the dataset needs at least two "
+            "independent passes (`stancebench label --annotator NAME`)"
+        )
+    decisions = read_adjudication(adjudication, known_ids=ids if check_ids else None)
+    gold = gold_labels(annotators, decisions, ids, adjudication=adjudication)
+    agreement = agreement_report(annotators, ids)
+    names = [a.annotator for a in annotators]
+    rows = []
+    for unit in units:
+        sid = unit["id"]
+        row = {c: None for c in SENTENCE_COLUMNS}
+        row.update(unit)
+        row.update({"target": TARGET, "stance": gold[sid]["stance"], "sentiment": gold[sid]["sentiment"],
+                    "fold": 0, "annotators": names})
+        for dim in DIMENSIONS:
+            votes = [a.labels[dim].get(sid) for a in annotators]
+            given = [v for v in votes if v is not None]
+            row[f"{dim}_votes"] = [v if v is not None else "" for v in votes]
+            row[f"{dim}_agreement"] = round(sum(v == gold[sid][dim] for v in given) / len(given), 4)
+            row[f"{dim}_adjudicated"] = (sid, dim) in decisions
+        rows.append(row)
+    _assign_folds(rows, N_FOLDS)
+    return [{c: r[c] for c in SENTENCE_COLUMNS} for r in rows], agreement
+
+
+def _intent_agreement(rows: list[dict]) -> dict:
+    """How often the gold label (and each pass) equals the writer's intended label, per dimension."""
+    from stancebench.annotation import cohen_kappa
+
+    out = {}
+    for dim in DIMENSIONS:
+        gold = [r[dim] for r in rows]
+        intended = [r[f"intended_{dim}"] for r in rows]
+        per_pass = {}
+        for k, name in enumerate(rows[0]["annotators"] if rows else []):
+            votes = [r[f"{dim}_votes"][k] for r in rows]
+            per_pass[name] = round(sum(v == i for v, i in zip(votes, intended)) / len(rows), 4)
+        out[dim] = {
+            "items": len(rows),
+            "gold_equals_intended": round(sum(g == i for g, i in zip(gold, intended)) / len(rows), 4) if rows else None,
+            "cohen_kappa_gold_vs_intended": round(cohen_kappa(gold, intended), 4) if rows else None,
+            "pass_equals_intended": per_pass,
+        }
+    return out
+
+
+def _seed_set(paths: ProjectPaths) -> tuple[list[Segment], LabelledSet]:
     if not Path(paths.seeds).is_dir():  # the build takes --root, not --seeds: say so
         raise UserError(f"{paths.seeds}: seeds folder not found; pass --root with the folder that holds seeds/ "
                         "and data/")
@@ -93,42 +177,81 @@ def build_rows(paths: ProjectPaths) -> tuple[list[Segment], list[dict], dict]:
     labelled = [s for s in segments if not s.boilerplate]
     if not labelled:
         raise UserError(f"{paths.seeds}: every segment is boilerplate; there is nothing to label")
-    ids = [s.id for s in labelled]
-    annotators = read_annotators(paths.annotations, known_ids=ids)
-    if len(annotators) < 2:
-        raise UserError(
-            f"{paths.annotations}: {len(annotators)} annotator file(s); the dataset needs at least two "
-            "independent passes (`stancebench label --annotator NAME`)"
-        )
-    decisions = read_adjudication(paths.adjudication, known_ids=ids)
-    gold = gold_labels(annotators, decisions, ids, adjudication=paths.adjudication)
-    agreement = agreement_report(annotators, ids)
-    names = [a.annotator for a in annotators]
-    rows = []
-    for seg in labelled:
-        row = {
-            "id": seg.id,
-            "article_id": seg.article_id,
-            "sentence_index": seg.index,
-            "start": seg.start,
-            "end": seg.end,
-            "text": seg.text,
-            "target": TARGET,
-            "stance": gold[seg.id]["stance"],
-            "sentiment": gold[seg.id]["sentiment"],
-            "fold": 0,
-            "annotators": names,
-        }
-        for dim in DIMENSIONS:
-            votes = [a.labels[dim].get(seg.id) for a in annotators]
-            given = [v for v in votes if v is not None]
-            row[f"{dim}_votes"] = [v if v is not None else "" for v in votes]
-            row[f"{dim}_agreement"] = round(sum(v == gold[seg.id][dim] for v in given) / len(given), 4)
-            row[f"{dim}_adjudicated"] = (seg.id, dim) in decisions
-        rows.append({c: row[c] for c in SENTENCE_COLUMNS if c in row})
-    _assign_folds(rows, N_FOLDS)
-    rows = [{c: r[c] for c in SENTENCE_COLUMNS} for r in rows]
-    return segments, rows, agreement
+    units = [{"id": s.id, "source": SEED_SOURCE, "conflict": SEED_CONFLICT, "article_id": s.article_id,
+              "sentence_index": s.index, "start": s.start, "end": s.end, "text": s.text} for s in labelled]
+    rows, agreement = _label(SEED_SOURCE, units, paths.annotations, paths.adjudication)
+    return segments, LabelledSet(SEED_SOURCE, "articles", "test", rows, agreement)
+
+
+def _posts_set(source, options: BuildOptions) -> LabelledSet:
+    """A posts source: labels always; text (and the checks that need it) when its copy is available."""
+    from stancebench import sources as src
+
+    if source.name in options.skip_sources:
+        # Labels only: ids, votes and decisions need no text; offsets are checked when it is built.
+        units = _label_units_without_text(source)
+        rows, agreement = _label(source.name, units, source.annotations, source.adjudication, check_ids=False)
+        return LabelledSet(source.name, source.kind, source.split, rows, agreement, has_text=False, source=source)
+    path = src.locate_text(source, options.source_paths.get(source.name), allow_download=options.allow_download)
+    docs = src.read_documents(source, path)
+    segments = src.segment_documents(docs)
+    src.check_label_keys(source, docs, segments)
+    units = [{"id": s.id, "source": source.name, "conflict": source.conflict, "article_id": s.article_id,
+              "sentence_index": s.index, "start": s.start, "end": s.end, "text": s.text}
+             for s in segments if not s.boilerplate]
+    labelled = {u["id"] for u in _label_units_without_text(source)}
+    units = [u for u in units if u["id"] in labelled]
+    rows, agreement = _label(source.name, units, source.annotations, source.adjudication)
+    return LabelledSet(source.name, source.kind, source.split, rows, agreement, source=source)
+
+
+def _label_units_without_text(source) -> list[dict]:
+    """The sentences a posts source's annotator files label, with their keys and offsets (no text)."""
+    units: dict[str, dict] = {}
+    for path in sorted(source.annotations.glob("*.jsonl")):
+        for lineno, record in read_json_lines(path, "annotation files are UTF-8 JSON lines"):
+            sid = record.get("id")
+            doc = record.get("doc")
+            if not isinstance(sid, str) or not isinstance(doc, dict):
+                raise UserError(f"{path}:{lineno}: each line needs a string \"id\" and \"doc\" naming the document")
+            units.setdefault(sid, {"id": sid, "source": source.name, "conflict": source.conflict,
+                                   "article_id": source.doc_id(doc), "start": record.get("start"),
+                                   "end": record.get("end"), "text": None})
+    return sorted(units.values(), key=lambda u: (u["article_id"], u["start"] or 0))
+
+
+def _written_set(source) -> LabelledSet:
+    from stancebench import sources as src
+
+    written = src.read_written(source)
+    units = [{"id": r.id, "source": source.name, "conflict": r.conflict, "article_id": None,
+              "sentence_index": r.line - 1, "text": r.text, "intended_stance": r.intended_stance,
+              "intended_sentiment": r.intended_sentiment, "hard_case": r.hard_case} for r in written]
+    rows, agreement = _label(source.name, units, source.annotations, source.adjudication)
+    return LabelledSet(source.name, source.kind, source.split, rows, agreement, intent=_intent_agreement(rows),
+                       diversity=src.diversity([r["text"] for r in rows]), source=source)
+
+
+def build_sets(paths: ProjectPaths, options: BuildOptions | None = None) -> tuple[list[Segment], list[LabelledSet]]:
+    """The seed's segments, and every source's labelled set (seed first, then sources by name)."""
+    from stancebench import sources as src
+
+    options = options or BuildOptions()
+    segments, seed = _seed_set(paths)
+    sets = [seed]
+    known = {s.name for s in src.read_sources(paths.sources)} if paths.sources else set()
+    for name in sorted(set(options.skip_sources) | set(options.source_paths)):
+        if name not in known:
+            raise UserError(f"no source {name!r} under {paths.sources}; sources: {', '.join(sorted(known)) or 'none'}")
+    for source in src.read_sources(paths.sources) if paths.sources else []:
+        sets.append(_posts_set(source, options) if source.kind == "posts" else _written_set(source))
+    return segments, sets
+
+
+def build_rows(paths: ProjectPaths) -> tuple[list[Segment], list[dict], dict]:
+    """Segments, the seed's labelled rows and its agreement report (the seed alone)."""
+    segments, seed = _seed_set(paths)
+    return segments, seed.rows, seed.agreement
 
 
 def _sha256(path: Path) -> str:
@@ -185,24 +308,69 @@ def _remove_leftovers(output: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def build(paths: ProjectPaths) -> dict:
-    """Write the dataset folder atomically and return a summary."""
+def data_file(labelled: LabelledSet) -> str:
+    """Where a set's rows go in the dataset folder (the seed keeps v1's name)."""
+    return "data/sentences.jsonl" if labelled.name == SEED_SOURCE else f"data/{labelled.name}.jsonl"
+
+
+def dataset_layout(sets: list[LabelledSet]) -> dict:
+    """The card's configs: ``default`` (split train: every train source; test: every test source; a
+    dataset whose only source is the seed has it as its one split ``train``), one config per source,
+    and ``segments``.  Only files that may be redistributed are in ``default``."""
+    shared = [s for s in sets if s.source is None or s.source.redistribute_text]
+    train = [data_file(s) for s in shared if s.split == "train"]
+    test = [data_file(s) for s in shared if s.split == "test"]
+    default = {"train": train, "test": test} if train else {"train": test}
+    return {"default": default, "sources": {s.name: data_file(s) for s in sets}}
+
+
+def agreement_summary(sets: list[LabelledSet]) -> dict:
+    out = {}
+    for labelled in sets:
+        entry = dict(labelled.agreement)
+        if labelled.intent is not None:
+            entry["intended"] = labelled.intent
+        if labelled.diversity is not None:
+            entry["diversity"] = labelled.diversity
+        out[labelled.name] = entry
+    return out
+
+
+def build(paths: ProjectPaths, options: BuildOptions | None = None) -> dict:
+    """Write the dataset folder atomically and return a summary.
+
+    Committed files (``SHA256SUMS``) are the same whether or not text kept upstream was available;
+    the rows joined from such text go to their own files, listed in ``SHA256SUMS.upstream``.
+    """
     from stancebench.card import render_card  # the card template is only needed here
 
-    segments, rows, agreement = build_rows(paths)
+    segments, sets = build_sets(paths, options)
+    agreement = agreement_summary(sets)
+    layout = dataset_layout(sets)
     output = Path(paths.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _recover(output)
     _remove_leftovers(output)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-{os.getpid()}-", dir=output.parent))
     aside = output.parent / f".{output.name}.old-{os.getpid()}"
+    committed, upstream = [], []
     try:
-        _write_text(staging / "data" / "sentences.jsonl", "".join(_dumps(r) + "\n" for r in rows))
+        for labelled in sets:
+            name = data_file(labelled)
+            if labelled.has_text:
+                _write_text(staging / name, "".join(_dumps(r) + "\n" for r in labelled.rows))
+                shared = labelled.source is None or labelled.source.redistribute_text
+                (committed if shared else upstream).append(name)
         _write_text(staging / "data" / "segments.jsonl", "".join(_dumps(s.to_dict()) + "\n" for s in segments))
-        _write_text(staging / "agreement.json", json.dumps(agreement, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-        _write_text(staging / "README.md", render_card(rows, segments, agreement, DATASET_VERSION, N_FOLDS))
-        sums = "".join(f"{_sha256(staging / name)}  {name}\n" for name in DATA_FILES)
-        _write_text(staging / CHECKSUM_FILE, sums)
+        agreement_text = json.dumps(agreement, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        _write_text(staging / "agreement.json", agreement_text)
+        sizes = {n: (staging / n).stat().st_size for n in [*committed, "data/segments.jsonl"]}
+        _write_text(staging / "README.md",
+                    render_card(sets, segments, agreement, layout, DATASET_VERSION, N_FOLDS, sizes))
+        committed += ["data/segments.jsonl", "agreement.json", "README.md"]
+        _write_text(staging / CHECKSUM_FILE, "".join(f"{_sha256(staging / n)}  {n}\n" for n in committed))
+        if upstream:
+            _write_text(staging / UPSTREAM_CHECKSUM_FILE, "".join(f"{_sha256(staging / n)}  {n}\n" for n in upstream))
         os.chmod(staging, 0o755)
         if output.exists():
             output.rename(aside)
@@ -214,13 +382,44 @@ def build(paths: ProjectPaths) -> dict:
         if aside.exists() and not output.exists():
             aside.rename(output)  # failed between the two renames: put the previous dataset back
         raise
+    seed = sets[0]
     return {
         "output": str(output),
-        "sentences": len(rows),
+        "sentences": len(seed.rows),
         "segments": len(segments),
         "boilerplate": sum(s.boilerplate for s in segments),
-        "agreement": agreement,
+        "agreement": seed.agreement,
+        "sources": {s.name: {"rows": len(s.rows), "split": s.split, "built": s.has_text} for s in sets},
     }
+
+
+def join_upstream(paths: ProjectPaths, name: str, options: BuildOptions | None = None) -> Path:
+    """Join one posts source's text into an already built dataset folder (its rows file and
+    ``SHA256SUMS.upstream``), leaving the committed files alone; returns the rows file.
+
+    For ``train``: a fresh clone has the labels but not the joined text, and a run scored on that
+    source joins it from the local copy on first use instead of failing.
+    """
+    from stancebench import sources as src
+    from stancebench.paths import atomic_open
+
+    options = options or BuildOptions(allow_download=False)
+    found = [s for s in src.read_sources(paths.sources)] if paths.sources else []
+    source = next((s for s in found if s.name == name and s.kind == "posts"), None)
+    if source is None:
+        raise UserError(f"no posts source {name!r} under {paths.sources}")
+    output = Path(paths.output)
+    if not (output / CHECKSUM_FILE).is_file():
+        raise UserError(f"{output}: not built; run `python -m stancebench data build`")
+    labelled = _posts_set(source, options)
+    rel = data_file(labelled)
+    with atomic_open(output / rel) as f:
+        f.write("".join(_dumps(r) + "\n" for r in labelled.rows))
+    sums = _read_sums(output / UPSTREAM_CHECKSUM_FILE, required=False)
+    sums[rel] = _sha256(output / rel)
+    with atomic_open(output / UPSTREAM_CHECKSUM_FILE) as f:
+        f.write("".join(f"{digest}  {n}\n" for n, digest in sorted(sums.items())))
+    return output / rel
 
 
 def validate(folder: Path) -> dict:
@@ -229,9 +428,51 @@ def validate(folder: Path) -> dict:
     _recover(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: dataset folder not found; build it with `stancebench data build`")
-    sums_path = folder / CHECKSUM_FILE
+    listed = _read_sums(folder / CHECKSUM_FILE, required=True)
+    for name in DATA_FILES:
+        if name not in listed:
+            raise UserError(f"{folder / CHECKSUM_FILE}: no checksum for {name}; rebuild with `stancebench data build`")
+    upstream = _read_sums(folder / UPSTREAM_CHECKSUM_FILE, required=False)
+    for name, digest in {**listed, **upstream}.items():
+        path = folder / name
+        if not path.exists():
+            raise UserError(f"{path}: missing; rebuild with `stancebench data build`")
+        if _sha256(path) != digest:
+            raise UserError(
+                f"{path}: checksum mismatch (file changed after the build); rebuild with `stancebench data build`"
+            )
+    counts: dict[str, Counter] = {d: Counter() for d in DIMENSIONS}
+    seen: dict[str, tuple[str, int]] = {}
+    row_files = [n for n in {**listed, **upstream} if n.startswith("data/") and n != "data/segments.jsonl"]
+    for name in sorted(row_files):
+        path = folder / name
+        for lineno, row in read_json_lines(path, "rebuild with `stancebench data build`"):
+            where = f"{path}:{lineno}"
+            missing = [c for c in SENTENCE_COLUMNS if c not in row]
+            if missing:
+                raise UserError(f"{where}: missing column(s) {', '.join(missing)}")
+            if row["id"] in seen:
+                first_file, first_line = seen[row["id"]]
+                first = f"at line {first_line}" if first_file == name else f"in {first_file}:{first_line}"
+                raise UserError(f"{where}: duplicate id {row['id']!r} (first {first})")
+            seen[row["id"]] = (name, lineno)
+            for dim in DIMENSIONS:
+                if row[dim] not in LABELS[dim]:
+                    raise UserError(f"{where}: {dim} {row[dim]!r} is not one of {', '.join(LABELS[dim])}")
+                if name == "data/sentences.jsonl":
+                    counts[dim][row[dim]] += 1
+            if not str(row["text"] or "").strip():
+                raise UserError(f"{where}: empty text")
+    sentences = sum(counts[DIMENSIONS[0]].values())
+    return {"folder": str(folder), "sentences": sentences, "labels": {d: dict(c) for d, c in counts.items()},
+            "rows": len(seen)}
+
+
+def _read_sums(sums_path: Path, required: bool) -> dict[str, str]:
     if not sums_path.exists():
-        raise UserError(f"{sums_path}: checksum file missing; rebuild with `stancebench data build`")
+        if required:
+            raise UserError(f"{sums_path}: checksum file missing; rebuild with `stancebench data build`")
+        return {}
     try:
         sums_text = sums_path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -242,34 +483,7 @@ def validate(folder: Path) -> dict:
         if len(digest) != 64 or not name:
             raise UserError(f"{sums_path}:{lineno}: malformed line; expected '<sha256>  <file>'")
         listed[name] = digest
-    for name in DATA_FILES:
-        path = folder / name
-        if name not in listed:
-            raise UserError(f"{sums_path}: no checksum for {name}; rebuild with `stancebench data build`")
-        if not path.exists():
-            raise UserError(f"{path}: missing; rebuild with `stancebench data build`")
-        if _sha256(path) != listed[name]:
-            raise UserError(
-                f"{path}: checksum mismatch (file changed after the build); rebuild with `stancebench data build`"
-            )
-    sentences = folder / "data" / "sentences.jsonl"
-    seen: dict[str, int] = {}
-    counts: dict[str, Counter] = {d: Counter() for d in DIMENSIONS}
-    for lineno, row in read_json_lines(sentences, "rebuild with `stancebench data build`"):
-        where = f"{sentences}:{lineno}"
-        missing = [c for c in SENTENCE_COLUMNS if c not in row]
-        if missing:
-            raise UserError(f"{where}: missing column(s) {', '.join(missing)}")
-        if row["id"] in seen:
-            raise UserError(f"{where}: duplicate id {row['id']!r} (first at line {seen[row['id']]})")
-        seen[row["id"]] = lineno
-        for dim in DIMENSIONS:
-            if row[dim] not in LABELS[dim]:
-                raise UserError(f"{where}: {dim} {row[dim]!r} is not one of {', '.join(LABELS[dim])}")
-            counts[dim][row[dim]] += 1
-        if not str(row["text"]).strip():
-            raise UserError(f"{where}: empty text")
-    return {"folder": str(folder), "sentences": len(seen), "labels": {d: dict(c) for d, c in counts.items()}}
+    return listed
 
 
 def publish(folder: Path, repo_id: str, private: bool = False, timeout: float = 5.0) -> str:

@@ -212,7 +212,9 @@ def _load_with_datasets(spec: DataSpec, source: Path) -> "datasets.DatasetDict":
 
         try:
             with _quiet_progress():  # "Generating train split" bars say nothing about a local folder
-                loaded = datasets.load_dataset(str(source), spec.config_name)
+                # The datasets cache keys a local folder by its file names, not their content: a folder
+                # rebuilt in place would load stale rows.  Re-reading it costs a fraction of a second.
+                loaded = datasets.load_dataset(str(source), spec.config_name, download_mode="force_redownload")
         except (EmptyDatasetError, DataFilesNotFoundError):
             raise UserError(f"{source}: no data files (CSV, JSON lines, Parquet, ...) in this folder; set "
                             "data.source to a data file, or to a folder with data files or a dataset card") from None

@@ -10,6 +10,11 @@ import numpy as np
 
 def pyplot():
     """matplotlib's pyplot on the headless Agg backend (imported on first use: ~0.7 s)."""
+    import logging
+
+    # Its "generated new fontManager" INFO line (first run on a machine) says nothing a user can act on;
+    # Hydra's logging set-up would print it.
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     import matplotlib
 
     matplotlib.use("Agg")

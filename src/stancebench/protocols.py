@@ -156,6 +156,12 @@ def fold_splits(protocol: str, train: Items, seed: int, k: int = 5) -> list[tupl
     return splits
 
 
+def predict_items(model: Classifier, items: Items, labels: list[str]) -> Predictions:
+    """A fitted model's predictions on further evaluation items (scored like the protocol's own)."""
+    scores = _scores_in_order(model, np.asarray(model.predict_scores(items.texts, items.targets)), labels)
+    return _predictions(items, scores, labels, [0] * len(items))
+
+
 def _predictions(items: Items, scores: np.ndarray, labels: list[str], folds: list[int]) -> Predictions:
     predicted = [labels[i] for i in np.argmax(scores, axis=1)]
     return Predictions(items, predicted, scores, labels, folds)

@@ -36,6 +36,8 @@ from stancebench.errors import UserError
 from stancebench.paths import PROJECT_ROOT, atomic_open
 
 FAMILY_ORDER = ("tfidf", "transformer")
+# Shown instead of a sentence whose text is kept upstream (its licence keeps it out of reports).
+UPSTREAM_TEXT = "(text kept upstream; look it up by id)"
 
 
 @dataclass
@@ -55,6 +57,7 @@ class RunRecord:
     main_score: str
     eval_source: str | None
     predictions: dict[str, dict[str, Any]]
+    text_upstream: bool = False  # the evaluation text may not be redistributed: reports show ids only
 
 
 @dataclass
@@ -131,6 +134,16 @@ class Group:
 # --- Reading runs ---------------------------------------------------------------------------------
 
 
+def _eval_set_record(record: RunRecord, tags: dict[str, str], key: str, predictions_text: str) -> RunRecord:
+    """The record of one of a run's further evaluation sets (``eval_sets``), scored by the same model."""
+    from dataclasses import replace
+
+    rows = [json.loads(line) for line in predictions_text.splitlines() if line.strip()]
+    return replace(record, eval_dataset=tags.get(f"eval_set.{key}.dataset", key),
+                   eval_source=tags.get(f"eval_set.{key}.source"), predictions={r["id"]: r for r in rows},
+                   text_upstream=tags.get(f"eval_set.{key}.text_upstream") == "true")
+
+
 def _record(run, predictions_text: str) -> RunRecord:
     import ast
 
@@ -185,7 +198,14 @@ def collect_runs(settings, datasets: list[str], tasks: list[str], models: list[s
                 f"logged predictions.jsonl; leave it out with --exclude-run {run.info.run_id} or delete it "
                 f"(mlflow runs delete --run-id {run.info.run_id})"
             )
-        records.append(_record(run, text))
+        record = _record(run, text)
+        records.append(record)
+        for key in filter(None, run.data.tags.get("eval_sets", "").split(",")):
+            set_text = tracking.run_artifact_text(settings, run.info.run_id, f"predictions-{key}.jsonl")
+            if set_text and set_text.strip():
+                records.append(_eval_set_record(record, run.data.tags, key, set_text))
+    if datasets:  # a run trained on one dataset is reported on the evaluation sets asked for
+        records = [r for r in records if r.dataset in datasets or r.eval_dataset in datasets]
     return records
 
 
@@ -199,18 +219,19 @@ def _annotations(source: str | None, task: str) -> dict[str, dict[str, Any]]:
     from stancebench.paths import resolve_source
 
     path = Path(resolve_source(source))
-    sentences = path / "data" / "sentences.jsonl" if path.is_dir() else None
-    if sentences is None or not sentences.is_file():
-        return {}
+    files = sorted((path / "data").glob("*.jsonl")) if path.is_dir() else []
     from stancebench.jsonl import read_json_lines
 
     found = {}
-    for _, row in read_json_lines(sentences):
-        votes = row.get(f"{task}_votes")
-        if votes:
-            found[row["id"]] = {"annotators": row.get("annotators", []), "votes": votes,
-                                "agreement": row.get(f"{task}_agreement"),
-                                "adjudicated": bool(row.get(f"{task}_adjudicated"))}
+    for rows_file in files:  # every source's rows (the seed, written sentences, sources built locally)
+        if rows_file.name == "segments.jsonl":
+            continue
+        for _, row in read_json_lines(rows_file):
+            votes = row.get(f"{task}_votes")
+            if votes:
+                found[row["id"]] = {"annotators": row.get("annotators", []), "votes": votes,
+                                    "agreement": row.get(f"{task}_agreement"),
+                                    "adjudicated": bool(row.get(f"{task}_adjudicated"))}
     return found
 
 
@@ -242,7 +263,7 @@ def _build_group(key: tuple, records: list[RunRecord], resamples: int, confidenc
                 raise UserError(f"item {item} has gold label {gold_of[item]!r} in one run and {row['gold']!r} in run "
                                 f"{record.run_id}; the runs used different data versions — report them apart "
                                 "with --exclude-run or --dataset")
-            text_of.setdefault(item, row.get("text", ""))
+            text_of.setdefault(item, UPSTREAM_TEXT if record.text_upstream else row.get("text", ""))
     by_row: dict[tuple[str, int], list[RunRecord]] = defaultdict(list)
     for record in records:
         by_row[(record.model, record.n_train)].append(record)

@@ -27,6 +27,7 @@ def data_spec(data_cfg: DictConfig):
     from stancebench.loader import DataSpec
 
     plain = OmegaConf.to_container(data_cfg, resolve=True)
+    plain.pop("eval_sets", None)
     if plain.get("source") in (None, "???"):
         raise UserError(f"data.source is not set for data={plain.get('name')}; add data.source=PATH")
     plain["source"] = resolve_source(str(plain["source"]))
@@ -47,6 +48,82 @@ def _items(dataset, task: str, name: str):
     rows = [r for r in dataset.to_list() if r[task] is not None]
     return Items([r["id"] for r in rows], [r["text"] for r in rows], [r["target"] for r in rows],
                  [r[task] for r in rows])
+
+
+EVAL_SET_KEYS = ("name", "source", "config_name", "format", "splits", "split", "columns", "label_map", "target",
+                 "revision", "optional", "text_upstream", "join_source")
+
+
+def _join_project_source(spec, name: str) -> str | None:
+    """Join source ``name``'s text kept upstream into the project's own dataset folder (``spec.source``)
+    from its local copy; None when done, else why it could not be."""
+    from stancebench.dataset import DATASET_NAME, ProjectPaths, join_upstream
+
+    project = ProjectPaths.under(PROJECT_ROOT)
+    if Path(spec.source).resolve() != Path(project.output).resolve():
+        return f"{spec.source} is not the project's own {DATASET_NAME} folder"
+    try:
+        path = join_upstream(project, name)
+    except UserError as exc:
+        return str(exc)
+    print(f"note: joined {name}'s text from its local copy into {path}", file=sys.stderr)
+    return None
+
+
+def _eval_sets(cfg: DictConfig, spec, task: str) -> tuple[list[dict], list[str]]:
+    """The further evaluation sets of ``data.eval_sets`` that can be read, and a note per set left out.
+
+    Each set inherits the data's source and mappings unless it names its own; ``optional: true`` sets
+    whose files are missing (text kept upstream, not built yet) are left out with a note.
+    """
+    from dataclasses import replace
+
+    from stancebench.loader import load_data, source_digest
+
+    sets, notes = [], []
+    for key, raw in (OmegaConf.to_container(cfg.data, resolve=True).get("eval_sets") or {}).items():
+        raw = raw or {}
+        unknown = sorted(set(raw) - set(EVAL_SET_KEYS))
+        if unknown or not str(key).replace("-", "").replace("_", "").isalnum():
+            raise UserError(f"data.eval_sets.{key}: unknown key(s) {', '.join(unknown) or '(bad set name)'}; "
+                            f"a set takes {', '.join(EVAL_SET_KEYS)} and a name of letters, digits, - and _")
+        fields = {k: raw[k] for k in ("source", "config_name", "format", "splits", "columns", "label_map", "target",
+                                      "revision") if raw.get(k) is not None}
+        if "source" in fields:
+            fields["source"] = resolve_source(str(fields["source"]))
+        set_spec = replace(spec, name=raw.get("name") or raw.get("config_name") or str(key), **fields)
+        why_not = None
+        if raw.get("join_source"):  # rows of a source whose text is joined locally: join it if missing
+            from stancebench.paths import resolve_source as _resolve
+
+            folder = Path(_resolve(set_spec.source))
+            if not (folder / "data" / f"{raw['join_source']}.jsonl").is_file():
+                why_not = _join_project_source(set_spec, str(raw["join_source"]))
+        try:
+            loaded = load_data(set_spec)
+        except UserError as exc:
+            if not raw.get("optional"):
+                raise
+            notes.append(f"eval set {key!r} left out: {exc}")
+            continue
+        except FileNotFoundError as exc:  # the datasets library: a config whose files are not built
+            if not raw.get("optional"):
+                raise UserError(f"data.eval_sets.{key}: {exc}") from None
+            notes.append(f"eval set {key!r} ({set_spec.name}) left out: its files are not in {set_spec.source}"
+                         f"{' (' + why_not + ')' if why_not else ''}; build them with "
+                         "`python -m stancebench data build`")
+            continue
+        split = raw.get("split")
+        if split is not None and split not in loaded:
+            raise UserError(f"data.eval_sets.{key}.split={split!r}: the set has splits {', '.join(loaded)}")
+        from datasets import concatenate_datasets
+
+        dataset = loaded[split] if split else concatenate_datasets([loaded[s] for s in loaded])
+        items = _items(dataset, task, set_spec.name)
+        items = _cap(items, cfg.get("max_eval_samples"), 0, "max_eval_samples")
+        sets.append({"key": str(key), "spec": set_spec, "items": items, "digest": source_digest(set_spec),
+                     "text_upstream": bool(raw.get("text_upstream", False))})
+    return sets, notes
 
 
 def _cap(items, limit: int | None, seed: int, what: str):
@@ -94,11 +171,16 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
         other = load_data(eval_spec)
         from datasets import concatenate_datasets
 
-        eval_items = _items(concatenate_datasets([other[s] for s in other]), task, eval_spec.name)
+        # The target data's test split when it has one (peace-talks-ar: the real sentences, not the
+        # written training split), else every row.
+        target = other["test"] if "test" in other else concatenate_datasets([other[s] for s in other])
+        eval_items = _items(target, task, eval_spec.name)
     if eval_items is not None:
         # A fixed sample, whatever the seed: runs of different seeds are then scored on the same items.
         eval_items = _cap(eval_items, cfg.get("max_eval_samples"), 0, "max_eval_samples")
-    for items, name in ((train_items, spec.name), (eval_items, eval_spec.name)):
+    extra, notes = _eval_sets(cfg, spec, task)
+    for items, name in ((train_items, spec.name), (eval_items, eval_spec.name),
+                        *((s["items"], s["spec"].name) for s in extra)):
         unknown = sorted(set(items.labels if items is not None else []) - set(cfg.task.labels))
         if unknown:
             raise UserError(f"dataset {name!r} has {task} labels {unknown} outside task.labels {list(cfg.task.labels)}")
@@ -106,6 +188,7 @@ def prepare_data(cfg: DictConfig) -> dict[str, Any]:
         "spec": spec, "eval_spec": eval_spec, "train": train_items, "eval": eval_items, "protocol": protocol,
         "splits": splits,
         "digest": source_digest(spec), "eval_digest": source_digest(eval_spec),
+        "eval_sets": extra, "notes": notes,
     }
 
 
@@ -151,7 +234,13 @@ def _write_outputs(folder: Path, cfg: DictConfig, overrides: list[str], preds, m
     report = classification_report(gold, preds.predicted, labels=list(cfg.task.labels), zero_division=0, digits=4)
     (folder / "classification_report.txt").write_text(report, encoding="utf-8")
     confusion_matrix_png(gold, preds.predicted, list(cfg.task.labels), folder / "confusion_matrix.png", title)
-    with open(folder / "predictions.jsonl", "w", encoding="utf-8") as f:
+    write_predictions(folder / "predictions.jsonl", preds)
+
+
+def write_predictions(path: Path, preds) -> None:
+    """One JSON line per evaluation item: id, text, target, gold, predicted, fold and class scores."""
+    gold = preds.items.labels
+    with open(path, "w", encoding="utf-8") as f:
         for i, sid in enumerate(preds.items.ids):
             f.write(json.dumps({
                 "id": sid, "text": preds.items.texts[i], "target": preds.items.targets[i],
@@ -225,6 +314,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "world_size": os.environ.get("WORLD_SIZE", "1"),
         **sweep_tags,
     }
+    for note in data["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    if data["eval_sets"]:
+        tags["eval_sets"] = ",".join(s["key"] for s in data["eval_sets"])
+        for s in data["eval_sets"]:
+            tags[f"eval_set.{s['key']}.dataset"] = s["spec"].name
+            tags[f"eval_set.{s['key']}.digest"] = s["digest"]
+            tags[f"eval_set.{s['key']}.source"] = s["spec"].source
+            tags[f"eval_set.{s['key']}.text_upstream"] = str(s["text_upstream"]).lower()
     run_name = cfg.get("run_name") or f"{cfg.model.name}-{data['spec'].name}-{task}-s{cfg.seed}"
 
     curves: dict[int, dict[str, float]] = {}
@@ -262,6 +360,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         preds, model = fit.result()
         metrics = compute_metrics(preds, task, labels, cfg.task.main_score, cfg.eval.bootstrap_resamples,
                                   cfg.eval.confidence, cfg.seed, metric)
+        from stancebench.protocols import predict_items
+
+        set_preds = {}
+        for s in data["eval_sets"]:  # further evaluation sets: the logged model's predictions, own prefix
+            set_preds[s["key"]] = predict_items(model, s["items"], labels)
+            scores = compute_metrics(set_preds[s["key"]], task, labels, cfg.task.main_score,
+                                     cfg.eval.bootstrap_resamples, cfg.eval.confidence, cfg.seed, metric)
+            metrics.update({f"{s['key']}/{name}": value for name, value in scores.items()})
         for key in ("train_samples_per_second", "train_runtime"):  # Trainer's own throughput, if any
             if key in getattr(model, "train_metrics_", {}):
                 metrics[key] = float(model.train_metrics_[key])
@@ -271,6 +377,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             # Locally first, then to MLflow: if the tracking server goes away from here on, the
             # results are in local_dir and tracked_run saves the model beside them.
             _write_outputs(local_dir, cfg, overrides, preds, metrics, task, title)
+            for key, set_pred in set_preds.items():
+                write_predictions(local_dir / f"predictions-{key}.jsonl", set_pred)
             run.keep_locally(model if log_model else None, example)
         run.log_metrics(metrics)
         for epoch, values in sorted(curves.items()):  # per-epoch curves, one batch per epoch
@@ -281,7 +389,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             registered = f"stancebench-{task}" if cfg.get("register") else None
             model_uri = run.log_model(model, example, registered).model_uri
     return {"run_id": run.run_id, "metrics": metrics, "output_dir": str(out_dir), "model_uri": model_uri,
-            "protocol": data["protocol"]}
+            "protocol": data["protocol"], "eval_sets": [s["key"] for s in data["eval_sets"]]}
 
 
 class PrepareTrackingStore(Callback):
@@ -322,6 +430,12 @@ def _main(cfg: DictConfig) -> None:
         f"[{metrics['macro_f1_ci_low']:.3f}, {metrics['macro_f1_ci_high']:.3f}] "
         f"accuracy={metrics['accuracy']:.4f} on {metrics['n_eval']} items ({result['protocol']})"
     )
+    for key in result.get("eval_sets", []):
+        print(
+            f"  {key}: {main}={metrics[f'{key}/{main}']:.4f} macro_f1={metrics[f'{key}/macro_f1']:.4f} "
+            f"[{metrics[f'{key}/macro_f1_ci_low']:.3f}, {metrics[f'{key}/macro_f1_ci_high']:.3f}] "
+            f"accuracy={metrics[f'{key}/accuracy']:.4f} on {metrics[f'{key}/n_eval']} items"
+        )
 
 
 def hydra_entry() -> None:
