@@ -317,3 +317,14 @@ def test_each_evaluation_set_is_a_group_and_upstream_text_stays_out(tmp_path):
     written = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.suffix in (".md", ".html", ".json"))
     assert not [t for t in texts if t in written]
     assert "## peace-talks-ar → fignews-2024 · stance · holdout" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_report_names_a_store_inside_the_project_without_this_machines_path(tmp_path):
+    from stancebench.paths import PROJECT_ROOT
+    from stancebench.report import shown_store
+
+    assert shown_store(f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}") == "sqlite:///mlflow.db (in the project)"
+    assert str(PROJECT_ROOT) not in shown_store(f"sqlite:///{PROJECT_ROOT / 'stores' / 'a.db'}")
+    outside = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert shown_store(outside) == outside  # a store elsewhere: the URI the user gave
+    assert shown_store("http://127.0.0.1:5000") == "http://127.0.0.1:5000"

@@ -321,3 +321,30 @@ def test_committed_agreement_and_card_figures_equal_what_the_code_computes():
     written = next(s for s in sets if s.name == "synthetic")
     assert f"{written.diversity['distinct_2']:.3f}" in card
     assert f"{written.intent['stance']['gold_equals_intended']:.3f}" in card
+
+
+def test_a_folder_rebuilt_in_place_loads_its_new_rows_not_a_cached_copy(full_project, tmp_path):
+    """The datasets cache keys a local folder by file names: a rebuilt folder must still load fresh."""
+    import datasets
+
+    from stancebench.loader import DataSpec, load_data
+
+    paths = ProjectPaths.under(full_project)
+    options = BuildOptions(skip_sources=frozenset({"fignews-2024"}))
+    build(paths, options)
+    cache = str(tmp_path / "hf-cache")
+    before = len(datasets.load_dataset(str(paths.output), "synthetic", cache_dir=cache)["train"])
+    spec = DataSpec(name="peace-talks-ar", source=str(paths.output))
+    assert len(load_data(spec)["train"]) == before
+    # Drop the last written sentence (and its labels) and rebuild in place.
+    written = _written(full_project)
+    lines = written.read_text(encoding="utf-8").splitlines()
+    gone = json.loads(lines[-1])["id"]
+    written.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    for name in ("annotations/pass_a.jsonl", "annotations/pass_b.jsonl", "adjudication.jsonl"):
+        path = full_project / "data" / "sources" / "synthetic" / name
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines() if gone not in line]
+        path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    build(paths, options)
+    assert len(datasets.load_dataset(str(paths.output), "synthetic", cache_dir=cache)["train"]) == before - 1
+    assert len(load_data(spec)["train"]) == before - 1

@@ -613,6 +613,17 @@ def _champion(groups: list[Group]) -> dict[str, tuple[Group, RunRecord]]:
     return chosen
 
 
+def shown_store(uri: str) -> str:
+    """The store as a report names it: a local store inside the project relative to the project (a
+    committed report must not carry one machine's absolute paths), any other URI as given."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri[len(prefix):])
+        if path.is_absolute() and path.resolve().is_relative_to(PROJECT_ROOT.resolve()):
+            return f"{prefix}{path.resolve().relative_to(PROJECT_ROOT.resolve()).as_posix()} (in the project)"
+    return uri
+
+
 def run_report(*, experiment: str, tracking_uri: str | None, name: str | None, output_dir: Path | None,
                datasets: list[str], tasks: list[str], models: list[str], exclude: list[str], alias: str | None,
                resamples: int, confidence: float, seed: int, max_errors: int, log: bool) -> dict[str, Any]:
@@ -632,7 +643,8 @@ def run_report(*, experiment: str, tracking_uri: str | None, name: str | None, o
     folder = (output_dir or PROJECT_ROOT / "experiments" / name).expanduser().resolve()
     records = collect_runs(settings, datasets, tasks, models, exclude)
     groups = build_groups(records, resamples, confidence, seed, max_errors)
-    meta = {"name": name, "experiment": experiment, "tracking_uri": settings.uri, "n_runs": len(records),
+    meta = {"name": name, "experiment": experiment, "tracking_uri": shown_store(settings.uri),
+            "n_runs": len({r.run_id for r in records}),  # a run scored on several sets has a record per set
             "resamples": resamples, "confidence": confidence, "seed": seed}
     champions = _champion(groups) if alias else {}
     files = write_report(groups, meta, folder)
