@@ -8,12 +8,13 @@ ARGS ?=
 
 .PHONY: install train test system-deps bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first: 2.13.0 is the CPU wheel; letting pip pick torch itself pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	# pyproject.toml declares ranges; constraints.txt holds the exact versions CI installs.
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed

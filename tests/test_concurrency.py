@@ -90,7 +90,8 @@ def test_four_parallel_jobs_on_a_fresh_store_record_four_complete_runs(tmp_path)
     creating a fresh SQLite store's tables at once fail in MLflow's migrations."""
     assert not (tmp_path / "mlflow.db").exists()
     proc = train_cli(tmp_path, "-m", "seed=1,2,3,4", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
-                     "eval=kfold", "eval.k=3", "eval.bootstrap_resamples=20", timeout=400)
+                     "data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold", "eval.k=3",
+                     "eval.bootstrap_resamples=20", timeout=400)
     assert proc.returncode == 0, proc.stderr[-4000:]
     runs = runs_of(tmp_path)
     assert len(runs) == 4
@@ -109,7 +110,7 @@ def test_four_parallel_jobs_on_a_fresh_store_record_four_complete_runs(tmp_path)
         for name in ("accuracy", "macro_f1", "f_avg", "macro_f1_ci_low", "macro_f1_ci_high", "n_eval"):
             assert name in r.data.metrics, (run_id, name)
         assert r.data.metrics["n_eval"] == 13
-        assert [i.dataset.name for i in r.inputs.dataset_inputs] == ["peace-talks-ar"]
+        assert [i.dataset.name for i in r.inputs.dataset_inputs] == ["peace-talks-ar-seed"]
         artifacts = {a.path for a in c.list_artifacts(run_id)}
         assert {"config.yaml", "overrides.yaml", "metrics.json", "predictions.jsonl", "classification_report.txt",
                 "confusion_matrix.png"} <= artifacts, (run_id, artifacts)

@@ -93,7 +93,8 @@ def store(tmp_path_factory) -> Path:
 def tfidf_run(store, secret_env):
     from stancebench.train import train
 
-    return store, train(train_cfg(store, "eval=kfold", "eval.k=3", out="tfidf"))
+    return store, train(train_cfg(store, "data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold", "eval.k=3",
+                                  out="tfidf"))
 
 
 def test_tfidf_run_logs_no_secret_from_the_environment(tfidf_run):
@@ -124,7 +125,8 @@ def test_secrets_a_config_reads_from_the_environment_are_redacted_everywhere(sto
     from stancebench.train import train
 
     result = train(train_cfg(
-        store, "eval=kfold", "eval.k=2", "run_name=config-reads-env",
+        store, "data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold", "eval.k=2",
+        "run_name=config-reads-env",
         "+site.hub_token=${oc.env:HF_TOKEN}",
         "+site.tracking_password=${oc.env:MLFLOW_TRACKING_PASSWORD}",
         "+site.mirror=https://me:${oc.env:MY_API_KEY}@mirror.example.org/datasets",
@@ -143,8 +145,8 @@ def test_transformer_run_logs_no_secret_and_no_pickle(store, tmp_path, tiny_bert
     from stancebench.train import train
 
     result = train(train_cfg(store, "model=arabert", f"model.params.model_name_or_path={tiny_bert}",
-                             "model.params.preprocessing=none", "model.params.epochs=1", "eval=kfold", "eval.k=2",
-                             out="transformer"))
+                             "model.params.preprocessing=none", "model.params.epochs=1", "data=peace_talks_seed",
+                             "~data.eval_sets.fignews", "eval=kfold", "eval.k=2", out="transformer"))
     found = everything_logged(store, result["run_id"])
     assert any(name.endswith(".safetensors") for name in found)
     assert leaks(found) == []
@@ -211,3 +213,38 @@ def test_no_code_path_trusts_remote_code():
                  for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
                  if re.search(r"trust_remote_code\s*=\s*(?!False\b)", line)]
     assert offenders == []
+
+
+def test_credentials_in_the_git_remote_url_never_reach_the_run_tags(tmp_path):
+    """A checkout cloned with a token in its remote URL: the run's mlflow.source.git.repoURL tag is the
+    URL without the credentials (MLflow >= 3.17 strips them itself; this guards the versions we allow)."""
+    import os
+    import subprocess
+    import sys
+
+    token = "ghp_FAKEtoken0123456789abcdefXYZ"
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--shared", str(REPO), str(clone)], check=True)
+    # The clone reads the same ../shared (FIGNEWS, ArSarcasm) as the repository it came from.
+    (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    url = f"https://builder:{token}@github.example.org/team/stancebench.git"
+    subprocess.run(["git", "remote", "set-url", "origin", url], cwd=clone, check=True)
+    env = {**os.environ, "PYTHONPATH": f"{clone / 'src'}{os.pathsep}{REPO / 'tests'}", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("STANCEBENCH_DEBUG", None)
+    store = tmp_path / "store"
+    # A script inside the checkout calling train(): MLflow reads the git context from the main file.
+    script = clone / "run_train.py"
+    script.write_text(
+        "import sys\n"
+        "from training_helpers import train_cfg\n"
+        "from stancebench.train import train\n"
+        "from pathlib import Path\n"
+        "train(train_cfg(Path(sys.argv[1]), 'data=peace_talks_seed', '~data.eval_sets.fignews', resamples=20))\n",
+        encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script), str(store)], cwd=clone, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = client(store).search_runs([client(store).get_experiment_by_name("stancebench").experiment_id])
+    tags = run.data.tags
+    assert tags.get("mlflow.source.git.repoURL") == "https://github.example.org/team/stancebench.git", tags
+    assert token not in json.dumps(tags) and "builder" not in json.dumps(tags)

@@ -302,3 +302,49 @@ def test_server_stopped_mid_run_fails_fast_and_keeps_the_results(own_server, tmp
     model = mlflow.pyfunc.load_model(str(folder / "model"))
     predicted = model.predict(np.array([r["text"] for r in rows[:3]], dtype=object))
     assert len(predicted) == 3 and all(p in STANCE_LABELS for p in predicted)
+
+
+def test_a_server_whose_database_goes_down_is_one_line_naming_it_and_the_local_results(own_server, tmp_path):
+    """The server keeps answering /health, but its database refuses connections from the moment the
+    run's dataset is logged: every later request fails with HTTP 500. One line, no traceback, and the
+    run's results are in its local folder."""
+    url, server, database, log = own_server
+    name = database.rsplit("/", 1)[1].split("?", 1)[0]
+    out = tmp_path / "out"
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    for key in ("STANCEBENCH_DEBUG", "MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        env.pop(key, None)
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "stancebench", "train", f"tracking.uri={url}", f"output_dir={out}",
+         "run_name=database-goes-away", "eval.bootstrap_resamples=200"],
+        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, encoding="utf-8",
+    )
+    admin = connect(with_database(database, "postgres"))
+    try:
+        wait_until(lambda: '"POST /api/2.0/mlflow/runs/log-inputs HTTP/1.1" 200' in log.read_text(errors="replace"),
+                   "dataset logged by the run", trainer)
+        with admin.cursor() as cur:  # the database goes away under the running server
+            cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            assert response.status == 200  # the server itself still answers
+        stdout, stderr = trainer.communicate(timeout=180)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        admin.close()
+        if trainer.poll() is None:
+            trainer.kill()
+            trainer.wait()
+    report = f"exit {trainer.returncode}\nstdout:\n{stdout[-2000:]}\nstderr:\n{stderr[-4000:]}"
+    assert trainer.returncode == 2, report
+    assert "Traceback" not in stderr, report
+    line = last_line(stderr)
+    assert line.startswith(USER_ERROR_PREFIX), report
+    for fragment in (f"tracking server {url}", "answers /health but fails requests with HTTP 5",
+                     f"are in {out / 'run'}"):
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+    metrics = json.loads((out / "run" / "metrics.json").read_text("utf-8"))
+    assert 0 <= metrics["macro_f1"] <= 1

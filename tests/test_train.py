@@ -420,8 +420,8 @@ def test_cli_unreachable_server_from_the_environment(tmp_path):
 def test_joblib_multirun_on_a_fresh_store(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
     proc = train_cli(tmp_path, "-m", "model=tfidf_logreg,tfidf_svm", "seed=1,2", "hydra/launcher=joblib",
-                     "hydra.launcher.n_jobs=2", "eval=kfold", "eval.k=3", "eval.bootstrap_resamples=50",
-                     timeout=300)
+                     "hydra.launcher.n_jobs=2", "data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold",
+                     "eval.k=3", "eval.bootstrap_resamples=50", timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     runs = runs_of(tmp_path)
     assert len(runs) == 4
@@ -488,3 +488,25 @@ def test_losing_the_race_to_insert_a_dataset_is_not_an_error(store):
     assert mine.info.status == "FINISHED"
     assert [i.dataset.digest for i in mine.inputs.dataset_inputs] == ["race-digest"]
     assert [i.dataset.digest for i in c.get_run(rival.info.run_id).inputs.dataset_inputs] == ["race-digest"]
+
+
+def test_a_train_test_pair_of_files_needs_no_plus_and_names_the_dataset_after_its_file(tmp_path, monkeypatch):
+    from stancebench.train import prepare_data
+
+    labels = ["favor", "against", "none"] * 4
+    write_csv(tmp_path / "mawqif_train.csv", *csv_rows(labels))
+    write_csv(tmp_path / "mawqif_test.csv", *csv_rows(labels[:6]))
+    monkeypatch.chdir(tmp_path)  # split paths are found like a source: the current folder first
+    data = prepare_data(compose_cfg(["data=csv", "data.splits.train=mawqif_train.csv",
+                                     "data.splits.test=mawqif_test.csv"]))
+    assert data["protocol"] == "holdout" and (len(data["train"]), len(data["eval"])) == (12, 6)
+    assert data["spec"].name == "mawqif_train" and data["spec"].source == str(tmp_path)
+    single = prepare_data(compose_cfg(["data=csv", f"data.source={tmp_path / 'mawqif_test.csv'}"]))
+    assert single["spec"].name == "mawqif_test" and single["protocol"] == "loo"
+    folder = tmp_path / "tweets"
+    folder.mkdir()
+    write_csv(folder / "train.csv", *csv_rows(labels))
+    write_csv(folder / "test.csv", *csv_rows(labels[:6]))
+    pair = prepare_data(compose_cfg(["data=csv", f"data.source={folder}", "data.splits.train=train.csv",
+                                     "data.splits.test=test.csv"]))
+    assert pair["spec"].name == "tweets"  # generic split file names: the folder's name

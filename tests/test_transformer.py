@@ -28,6 +28,9 @@ def compose_cfg(tmp_path: Path, *overrides: str):
             f"tracking.artifact_location={tmp_path}/mlruns",
             f"output_dir={tmp_path}/out",
             "eval.bootstrap_resamples=50",
+            # The 13 seed sentences (k-fold) keep a tiny-model fit in seconds; the written split is
+            # exercised by test_train's default run.
+            "data=peace_talks_seed", "~data.eval_sets.fignews",
             *overrides,
         ])
 
@@ -147,7 +150,8 @@ def test_model_version_needing_farasa_is_refused_clearly():
 def test_torchrun_two_processes_log_one_run_with_single_process_metrics(tmp_path, tiny_bert):
     import mlflow
 
-    args = ["train", *tiny_overrides(tiny_bert), "eval=kfold", "eval.k=3", "eval.bootstrap_resamples=50",
+    args = ["train", *tiny_overrides(tiny_bert), "data=peace_talks_seed", "~data.eval_sets.fignews",
+            "eval=kfold", "eval.k=3", "eval.bootstrap_resamples=50",
             f"tracking.artifact_location={tmp_path}/mlruns"]
     for name, launcher in (("single", [sys.executable, "-m", "stancebench"]),
                            ("ddp", [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",

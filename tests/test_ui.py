@@ -33,7 +33,8 @@ def run_ids(store) -> tuple[str, str]:
     """One finished stance run in a fresh store: (experiment id, run id)."""
     from stancebench.train import train
 
-    result = train(train_cfg(store, "model=tfidf_svm", "eval=kfold", "eval.k=3"))
+    result = train(train_cfg(store, "model=tfidf_svm", "data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold",
+                             "eval.k=3"))
     run = client(store).get_run(result["run_id"])
     assert run.info.status == "FINISHED" and "f_avg" in run.data.metrics
     return run.info.experiment_id, run.info.run_id
@@ -156,3 +157,26 @@ def test_browser_shows_the_confusion_matrix_artifact(ui, run_ids, tmp_path):
     dom = chromium(f"{ui['base']}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/confusion_matrix.png",
                    tmp_path)
     assert re.search(r'<img[^>]*\balt="confusion_matrix\.png"', dom), dom[-3000:]
+
+
+def test_the_printed_link_lands_on_the_runs_table_in_model_training_mode(ui, run_ids, store, tmp_path):
+    """MLflow 3.17 opens an experiment on its GenAI overview; the link `ui` prints opens the runs."""
+    experiment_id, run_id = run_ids
+    printed = ui["log"].read_text(errors="replace")
+    match = re.search(r"(http://127\.0\.0\.1:\d+/#/experiments/(\d+)/runs\?workflowType=machine_learning)", printed)
+    assert match, printed[-2000:]
+    assert match.group(2) == experiment_id
+    run_name = client(store).get_run(run_id).info.run_name
+    landed = chromium(match.group(1), tmp_path / "link")
+    assert run_name in landed  # the runs table lists the run
+    assert "Observability" not in landed  # GenAI mode's navigation is not there
+    overview = chromium(f"{ui['base']}/#/experiments/{experiment_id}", tmp_path / "plain")
+    assert "Observability" in overview and run_name not in overview  # what the plain address shows
+
+
+def test_ui_link_without_a_store_yet_points_at_the_experiments_list(tmp_path):
+    from stancebench.tracking import StoreSettings, ui_link
+
+    settings = StoreSettings.from_config({"uri": f"sqlite:///{tmp_path / 'none.db'}"})
+    assert ui_link(settings, "127.0.0.1", 5000) == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
+    assert not (tmp_path / "none.db").exists()  # printing the link creates no store

@@ -143,10 +143,13 @@ def _cmd_ui(argv: list[str]) -> int:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--tracking-uri", default=None, help="store to show (default: MLFLOW_TRACKING_URI or the project's)")
+    p.add_argument("--experiment", default=None, help="experiment whose runs the printed link opens (default: the "
+                   "project's, stancebench)")
+    p.add_argument("--open", action="store_true", help="open the link in a browser once the UI answers")
     args = p.parse_args(argv)
     from stancebench.tracking import serve_ui
 
-    return serve_ui(args.host, args.port, args.tracking_uri)
+    return serve_ui(args.host, args.port, args.tracking_uri, args.experiment, args.open)
 
 
 def _cmd_report(argv: list[str]) -> int:

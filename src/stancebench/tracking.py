@@ -444,10 +444,35 @@ def _tracking_errors() -> tuple[type[BaseException], ...]:
 
 
 def _server_gone(settings: StoreSettings, exc: BaseException) -> str | None:
-    """Why the http(s) tracking server behind ``exc`` no longer answers; None when it does (or is local)."""
+    """Why the http(s) tracking server behind ``exc`` no longer serves the run; None when it does (or is
+    local). A server that still answers ``/health`` but fails requests with a server error (its
+    database is down, say) counts too: the user can do nothing about its traceback either."""
     if not _is_remote(settings.uri) or isinstance(exc, UserError):
         return None
-    return _health_problem(settings.uri, min(settings.connect_timeout, 5.0))
+    problem = _health_problem(settings.uri, min(settings.connect_timeout, 5.0))
+    if problem is not None:
+        return problem
+    status = _server_error_status(exc)
+    if status is None:
+        return None
+    return f"it answers /health but fails requests with HTTP {status}; is its backend store (database) down?"
+
+
+def _server_error_status(exc: BaseException) -> int | None:
+    """The HTTP status (>= 500) of a server-side failure behind ``exc``; None for anything else."""
+    import requests
+    from mlflow.exceptions import MlflowException, RestException
+
+    if isinstance(exc, RestException):  # the server's own error response
+        status = exc.get_http_status_code()
+        return status if status >= 500 else None
+    if isinstance(exc, MlflowException):  # the client gave up after retrying 5xx answers
+        match = re.search(r"too many (\d{3}) error responses", str(exc))
+        return int(match.group(1)) if match and int(match.group(1)) >= 500 else None
+    if isinstance(exc, requests.exceptions.RetryError):
+        match = re.search(r"too many (\d{3}) error responses", str(exc))
+        return int(match.group(1)) if match else 500
+    return None
 
 
 def _lost_server_message(settings: StoreSettings, run: TrackedRun, problem: str) -> str:
@@ -487,20 +512,62 @@ def _single_attempt(enabled: bool) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def serve_ui(host: str, port: int, tracking_uri: str | None) -> int:
-    """Run ``mlflow ui`` on the project's store (foreground, until Ctrl-C)."""
-    settings = StoreSettings.from_config({"uri": tracking_uri})
+# MLflow 3.17's UI opens an experiment on its GenAI overview (traces, an assistant pane); this query
+# parameter lands on the runs table in "Model training" mode (an experiment tag does not).
+UI_WORKFLOW = "workflowType=machine_learning"
+
+
+def ui_link(settings: "StoreSettings", host: str, port: int) -> str:
+    """The UI address that opens the experiment's runs table in model-training mode."""
+    base = f"http://{host}:{port}"
+    experiment_id = None
+    db = settings.uri.removeprefix("sqlite:///") if settings.uri.startswith("sqlite:///") else None
+    if db is None or Path(db).is_file():  # a store not created yet has no experiment to point at
+        import mlflow
+
+        found = mlflow.MlflowClient(settings.uri).get_experiment_by_name(settings.experiment)
+        experiment_id = found.experiment_id if found is not None else None
+    if experiment_id is None:
+        return f"{base}/#/experiments?{UI_WORKFLOW}"
+    return f"{base}/#/experiments/{experiment_id}/runs?{UI_WORKFLOW}"
+
+
+def serve_ui(host: str, port: int, tracking_uri: str | None, experiment: str | None = None,
+             open_browser: bool = False) -> int:
+    """Run ``mlflow ui`` on the project's store (foreground, until Ctrl-C); print (and with
+    ``open_browser`` open, once it answers) the link to the experiment's training runs."""
+    settings = StoreSettings.from_config({"uri": tracking_uri, **({"experiment": experiment} if experiment else {})})
     if _is_remote(settings.uri):
         raise UserError(f"{settings.uri} is already a server: open it in a browser instead of `stancebench ui`")
+    link = ui_link(settings, host, port)
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.uri,
                "--default-artifact-root", settings.artifact_location, "--host", host, "--port", str(port),
                "--workers", "1"]
-    print(f"MLflow UI for {settings.uri} on http://{host}:{port} (Ctrl-C to stop)", flush=True)
+    print(f"MLflow UI for {settings.uri}: {link} (Ctrl-C to stop)", flush=True)
     try:
-        return subprocess.call(command, env=env)
+        server = subprocess.Popen(command, env=env)
+        if open_browser:
+            _open_when_up(f"http://{host}:{port}/health", link, server)
+        return server.wait()
     except KeyboardInterrupt:
         return 0
+
+
+def _open_when_up(health: str, link: str, server: "subprocess.Popen", timeout: float = 60.0) -> None:
+    """Open ``link`` in the user's browser once the server answers ``health`` (or give up quietly)."""
+    import time
+    import urllib.request
+    import webbrowser
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(health, timeout=2):
+                webbrowser.open(link)
+                return
+        except OSError:
+            time.sleep(0.5)
 
 
 # --- Reading runs back: `stancebench report` -------------------------------------------------------

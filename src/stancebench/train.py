@@ -28,11 +28,38 @@ def data_spec(data_cfg: DictConfig):
 
     plain = OmegaConf.to_container(data_cfg, resolve=True)
     plain.pop("eval_sets", None)
+    # Splits left empty (data=csv lists train and test as null, so that data.splits.train=PATH needs no "+").
+    splits = {k: str(v) for k, v in (plain.get("splits") or {}).items() if v not in (None, "")}
     if plain.get("source") in (None, "???"):
-        raise UserError(f"data.source is not set for data={plain.get('name')}; add data.source=PATH")
-    plain["source"] = resolve_source(str(plain["source"]))
+        if not splits:
+            raise UserError(f"data.source is not set for data={plain.get('name') or 'csv'}; add data.source=PATH "
+                            "(a file, folder or hub id), or a pair data.splits.train=PATH data.splits.test=PATH")
+        # Files named on their own: each resolved like a source, the folder holding them as the source.
+        splits = {k: resolve_source(v) for k, v in splits.items()}
+        plain["source"] = os.path.commonpath([str(Path(p).parent) for p in splits.values()])
+    else:
+        plain["source"] = resolve_source(str(plain["source"]))
+    plain["splits"] = splits
     plain["columns"] = plain.get("columns") or {}
+    if not plain.get("name"):
+        plain["name"] = _name_of(plain["source"], splits)
     return DataSpec(**plain)
+
+
+def _name_of(source: str, splits: dict[str, str]) -> str:
+    """A dataset's name from where it comes from (the runs' ``dataset`` tag and MLflow dataset name):
+    a file's stem, a folder's name (for a pair of split files, the train file's stem unless it is just
+    "train"), a hub id as given."""
+    path = Path(source)
+    if splits and "train" in splits:
+        stem = Path(splits["train"]).stem
+        if stem.lower() not in {"train", "training", "training_data", "train_data"}:
+            return stem
+    if path.is_file():
+        return path.stem
+    if path.is_dir():
+        return path.resolve().name
+    return source
 
 
 def _items(dataset, task: str, name: str):
