@@ -238,3 +238,20 @@ def test_mcnemar_counts_discordant_items_and_matches_the_exact_binomial():
     expected = 2 * sum(comb(12, k) for k in range(3)) / 2 ** 12
     assert result["p_value"] == pytest.approx(expected)
     assert mcnemar_exact(gold, a, a)["p_value"] == 1.0
+
+
+def test_early_stopping_scores_macro_f1_like_the_logged_metric():
+    """One macro-F1 definition: the Trainer's validation score averages over every label of the model,
+    as the logged macro_f1 averages over the task's labels (a label absent from a small validation
+    split counts as 0, it is not dropped)."""
+    from stancebench.models.transformer import _macro_f1
+
+    labels = ["favor", "against", "none"]
+    gold = np.array([0, 0, 2, 2, 2])  # no "against" in this validation split
+    logits = np.eye(3)[[0, 2, 2, 2, 0]]
+    got = _macro_f1((logits, gold))
+    expected = classification_scores([labels[i] for i in gold], [labels[i] for i in np.argmax(logits, 1)], labels)
+    assert got["macro_f1"] == pytest.approx(expected["macro_f1"])
+    # favor F1 0.5, against 0 (neither gold nor predicted), none F1 2/3: over the three labels, not two.
+    assert got["macro_f1"] == pytest.approx((0.5 + 0.0 + 2 / 3) / 3)
+    assert got["accuracy"] == pytest.approx(0.6)

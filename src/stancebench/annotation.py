@@ -139,53 +139,43 @@ def read_adjudication(path: Path, known_ids: Iterable[str] | None = None) -> dic
 
 
 def cohen_kappa(a: list[str], b: list[str]) -> float:
-    """Cohen's kappa of two annotators over the same items (nominal labels)."""
+    """Cohen's kappa of two annotators over the same items (nominal labels), by scikit-learn.
+
+    Two annotators who used one and the same label throughout agree perfectly: 1.0 (scikit-learn's
+    formula is 0/0 there)."""
     if len(a) != len(b) or not a:
         raise ValueError("cohen_kappa needs two equally long, non-empty label lists")
-    cats = sorted(set(a) | set(b))
-    idx = {c: i for i, c in enumerate(cats)}
-    table = np.zeros((len(cats), len(cats)))
-    for x, y in zip(a, b):
-        table[idx[x], idx[y]] += 1
-    n = table.sum()
-    observed = np.trace(table) / n
-    expected = float((table.sum(axis=1) @ table.sum(axis=0)) / n**2)
-    if expected == 1.0:
-        return 1.0  # both annotators used one and the same label throughout
-    return float((observed - expected) / (1.0 - expected))
+    if len(set(a) | set(b)) == 1:
+        return 1.0
+    from sklearn.metrics import cohen_kappa_score
+
+    return float(cohen_kappa_score(a, b))
 
 
 def krippendorff_alpha_nominal(units: list[list[str | None]]) -> float:
-    """Krippendorff's alpha for nominal data.
+    """Krippendorff's alpha for nominal data, by the ``krippendorff`` package.
 
     ``units`` holds, per item, the label of each annotator (``None`` where one did not label it).
-    Items with fewer than two labels carry no pairing information and are skipped.
+    Items with fewer than two labels carry no pairing information and are skipped; one label used
+    throughout is perfect agreement (1.0; the package refuses a one-value domain).
     """
-    values: dict[str, int] = {}
-    rows = []
-    for unit in units:
-        labels = [v for v in unit if v is not None]
-        if len(labels) >= 2:
-            rows.append(labels)
-            for v in labels:
-                values.setdefault(v, len(values))
+    rows = [[v for v in unit] for unit in units if sum(v is not None for v in unit) >= 2]
     if not rows:
         raise ValueError("krippendorff_alpha_nominal needs at least one item with two labels")
-    k = len(values)
-    coincidence = np.zeros((k, k))
-    for labels in rows:
-        counts = np.zeros(k)
-        for v in labels:
-            counts[values[v]] += 1
-        m = len(labels)
-        coincidence += (np.outer(counts, counts) - np.diag(counts)) / (m - 1)
-    n_c = coincidence.sum(axis=1)
-    n = n_c.sum()
-    observed_disagreement = coincidence.sum() - np.trace(coincidence)
-    expected_disagreement = (n * n - (n_c**2).sum()) / (n - 1)
-    if expected_disagreement == 0:
+    values = sorted({v for row in rows for v in row if v is not None})
+    if len(values) == 1:
         return 1.0
-    return float(1.0 - observed_disagreement / expected_disagreement)
+    import krippendorff
+
+    code = {v: i for i, v in enumerate(values)}
+    width = max(len(row) for row in rows)
+    # The package's layout: one row per annotator, one column per item, NaN where a label is missing.
+    data = np.full((width, len(rows)), np.nan)
+    for j, row in enumerate(rows):
+        for i, v in enumerate(row):
+            if v is not None:
+                data[i, j] = code[v]
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
 
 
 def agreement_report(annotators: list[AnnotatorLabels], ids: list[str]) -> dict[str, dict]:

@@ -300,15 +300,15 @@ class TransformerClassifier(Classifier):
 
 
 def _macro_f1(eval_prediction) -> dict[str, float]:
+    """Validation scores for early stopping: macro-F1 over every label of the model (the logits'
+    columns), the same definition as the logged ``macro_f1`` (``stancebench.scoring``), not only over
+    the classes a small validation split happens to contain."""
+    from stancebench.scoring import classification_scores
+
     logits, labels = eval_prediction
     predicted = np.argmax(logits, axis=-1)
-    classes = np.unique(np.concatenate([labels, predicted]))
-    f1 = []
-    for c in classes:
-        tp = np.sum((predicted == c) & (labels == c))
-        denom = np.sum(predicted == c) + np.sum(labels == c)
-        f1.append(0.0 if denom == 0 else 2 * tp / denom)
-    return {"macro_f1": float(np.mean(f1)), "accuracy": float(np.mean(predicted == labels))}
+    scores = classification_scores(labels.tolist(), predicted.tolist(), list(range(logits.shape[-1])))
+    return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
 
 
 def _make_trainer_classes():
