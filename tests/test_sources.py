@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import ADJUDICATION, ANNOTATIONS, COMMITTED_DATASET, REPO_ROOT, SEEDS, SHARED, folder_bytes
+from conftest import COMMITTED_DATASET, REPO_ROOT, SHARED, folder_bytes
 
 from stancebench import sources as src
 from stancebench.dataset import CHECKSUM_FILE, UPSTREAM_CHECKSUM_FILE, BuildOptions, ProjectPaths, build, build_sets
@@ -24,14 +24,10 @@ needs_fignews = pytest.mark.skipif(not FIGNEWS_FILE.is_file(), reason="../shared
 
 
 @pytest.fixture
-def full_project(tmp_path: Path) -> Path:
-    """A copy of every build input: seeds, the seed's annotations, and data/sources."""
-    root = tmp_path / "project"
-    shutil.copytree(SEEDS, root / "seeds")
-    shutil.copytree(ANNOTATIONS, root / "data" / "annotations")
-    shutil.copy2(ADJUDICATION, root / "data" / "adjudication.jsonl")
-    shutil.copytree(SOURCES, root / "data" / "sources")
-    return root
+def full_project(project: Path) -> Path:
+    """The project copy of conftest (seeds and the seed's annotations) with data/sources too."""
+    shutil.copytree(SOURCES, project / "data" / "sources")
+    return project
 
 
 def fignews_source(root: Path = REPO_ROOT) -> src.Source:

@@ -387,7 +387,7 @@ def test_cli_empty_dataset_after_filtering(tmp_path):
     header, rows = csv_rows(["", "", ""])
     source = write_csv(tmp_path / "unlabelled.csv", header, rows)
     proc = train_cli(tmp_path, "data=csv", f"data.source={source}")
-    assert_user_error(proc, "'csv'", "no stance labels")
+    assert_user_error(proc, "'unlabelled'", "no stance labels")  # named after its file
 
 
 def test_cli_max_train_samples_zero(tmp_path):

@@ -254,12 +254,15 @@ def build_rows(paths: ProjectPaths) -> tuple[list[Segment], list[dict], dict]:
     return segments, seed.rows, seed.agreement
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The file's sha256, hex (dataset checksums, and the check of text kept upstream)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 16), b""):
+        for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
 
 
 def dataset_digest(folder: Path) -> str:
@@ -368,9 +371,10 @@ def build(paths: ProjectPaths, options: BuildOptions | None = None) -> dict:
         _write_text(staging / "README.md",
                     render_card(sets, segments, agreement, layout, DATASET_VERSION, N_FOLDS, sizes))
         committed += ["data/segments.jsonl", "agreement.json", "README.md"]
-        _write_text(staging / CHECKSUM_FILE, "".join(f"{_sha256(staging / n)}  {n}\n" for n in committed))
+        _write_text(staging / CHECKSUM_FILE, "".join(f"{sha256_file(staging / n)}  {n}\n" for n in committed))
         if upstream:
-            _write_text(staging / UPSTREAM_CHECKSUM_FILE, "".join(f"{_sha256(staging / n)}  {n}\n" for n in upstream))
+            _write_text(staging / UPSTREAM_CHECKSUM_FILE,
+                        "".join(f"{sha256_file(staging / n)}  {n}\n" for n in upstream))
         os.chmod(staging, 0o755)
         if output.exists():
             output.rename(aside)
@@ -416,7 +420,7 @@ def join_upstream(paths: ProjectPaths, name: str, options: BuildOptions | None =
     with atomic_open(output / rel) as f:
         f.write("".join(_dumps(r) + "\n" for r in labelled.rows))
     sums = _read_sums(output / UPSTREAM_CHECKSUM_FILE, required=False)
-    sums[rel] = _sha256(output / rel)
+    sums[rel] = sha256_file(output / rel)
     with atomic_open(output / UPSTREAM_CHECKSUM_FILE) as f:
         f.write("".join(f"{digest}  {n}\n" for n, digest in sorted(sums.items())))
     return output / rel
@@ -437,7 +441,7 @@ def validate(folder: Path) -> dict:
         path = folder / name
         if not path.exists():
             raise UserError(f"{path}: missing; rebuild with `stancebench data build`")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise UserError(
                 f"{path}: checksum mismatch (file changed after the build); rebuild with `stancebench data build`"
             )

@@ -135,14 +135,6 @@ def read_sources(sources_dir: Path) -> list[Source]:
 # --------------------------------------------------------------------------- text kept upstream
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _cache_dir() -> Path:
     return Path(os.environ.get("STANCEBENCH_CACHE", Path.home() / ".cache" / "stancebench")) / "sources"
 
@@ -207,6 +199,8 @@ def locate_text(source: Source, override: Path | None = None, root: Path | None 
 
 
 def _verify(source: Source, path: Path, downloaded: bool = False) -> None:
+    from stancebench.dataset import sha256_file
+
     actual = sha256_file(path)
     if actual != source.sha256:
         if downloaded:
