@@ -295,34 +295,47 @@ def char_ngram_sets(texts: list[str], n: int = 5):
     return vec.fit_transform([normalise(t) for t in texts])
 
 
-def near_duplicate_pairs(texts: list[str], threshold: float = NEAR_DUPLICATE_JACCARD) -> list[tuple[int, int, float]]:
-    """Pairs (i, j, jaccard), i < j, whose character 5-gram Jaccard similarity is >= ``threshold``."""
+_LAST_OVERLAPS: list = []  # (texts, result) of the last call: a build asks twice for the same texts
+
+
+def _overlaps(texts: list[str]):
+    """(i, j, jaccard) arrays over every pair i != j of texts sharing a character 5-gram."""
+    if _LAST_OVERLAPS and _LAST_OVERLAPS[0][0] == texts:
+        return _LAST_OVERLAPS[0][1]
+    result = _compute_overlaps(texts)
+    _LAST_OVERLAPS[:] = [(list(texts), result)]
+    return result
+
+
+def _compute_overlaps(texts: list[str]):
     import numpy as np
 
-    if len(texts) < 2:
-        return []
     x = char_ngram_sets(texts).astype(np.float32).tocsr()
     sizes = np.asarray(x.sum(axis=1)).ravel()
     inter = (x @ x.T).tocoo()
-    pairs = []
-    for i, j, v in zip(inter.row, inter.col, inter.data):
-        if i < j:
-            jac = v / (sizes[i] + sizes[j] - v)
-            if jac >= threshold:
-                pairs.append((int(i), int(j), float(jac)))
-    return sorted(pairs)
+    off = inter.row != inter.col
+    i, j, shared = inter.row[off], inter.col[off], inter.data[off]
+    return i, j, shared / (sizes[i] + sizes[j] - shared)
+
+
+def near_duplicate_pairs(texts: list[str], threshold: float = NEAR_DUPLICATE_JACCARD) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, jaccard), i < j, whose character 5-gram Jaccard similarity is >= ``threshold``."""
+    if len(texts) < 2:
+        return []
+    i, j, jac = _overlaps(texts)
+    keep = (i < j) & (jac >= threshold)
+    return sorted((int(a), int(b), float(c)) for a, b, c in zip(i[keep], j[keep], jac[keep]))
 
 
 def nearest_neighbour_similarity(texts: list[str]):
     """Each text's highest character 5-gram Jaccard similarity to any other text."""
     import numpy as np
 
-    x = char_ngram_sets(texts).astype(np.float32).tocsr()
-    sizes = np.asarray(x.sum(axis=1)).ravel()
-    inter = (x @ x.T).toarray()
-    jac = inter / (sizes[:, None] + sizes[None, :] - inter)
-    np.fill_diagonal(jac, 0.0)
-    return jac.max(axis=1)
+    best = np.zeros(len(texts))
+    if len(texts) > 1:
+        i, _, jac = _overlaps(texts)
+        np.maximum.at(best, i, jac)
+    return best
 
 
 def diversity(texts: list[str]) -> dict[str, float]:
