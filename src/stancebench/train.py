@@ -121,10 +121,7 @@ def _eval_sets(cfg: DictConfig, spec, task: str) -> tuple[list[dict], list[str]]
         set_spec = replace(spec, name=raw.get("name") or raw.get("config_name") or str(key), **fields)
         why_not = None
         if raw.get("join_source"):  # rows of a source whose text is joined locally: join it if missing
-            from stancebench.paths import resolve_source as _resolve
-
-            folder = Path(_resolve(set_spec.source))
-            if not (folder / "data" / f"{raw['join_source']}.jsonl").is_file():
+            if not (Path(set_spec.source) / "data" / f"{raw['join_source']}.jsonl").is_file():
                 why_not = _join_project_source(set_spec, str(raw["join_source"]))
         try:
             loaded = load_data(set_spec)
