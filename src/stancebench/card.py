@@ -219,9 +219,10 @@ Real posts, kept upstream: the committed tree holds the project's labels only
 `python -m stancebench data build` reads the text from the local copy (`{src.local}`) or, online,
 downloads the pinned file, checks its sha256 (`{src.sha256}`) and joins it into
 `data/{s.name}.jsonl`, which git ignores (its checksum goes to `SHA256SUMS.upstream`); `train`
-does the same on first use. Documents are segmented like articles, and the furniture of social-media
-posts (a closing run of hashtags, channel plugs such as "follow us on Telegram", bare links, lines that are not Arabic) is
-flagged as boilerplate and left unlabelled. {len(s.rows)} sentences from
+does the same from the local copy on first use. Documents are segmented like articles, and the
+furniture of social-media posts (a closing run of hashtags, channel plugs such as "follow us on
+Telegram", bare links, calls to action such as "للمزيد", lines that are not Arabic) is flagged as
+boilerplate and left unlabelled. {len(s.rows)} sentences from
 {len({r['article_id'] for r in s.rows})} posts are labelled.
 
 - Licence: {src.licence}
