@@ -78,9 +78,7 @@ def _sources_table(sets) -> str:
 
 
 def _distribution_table(sets) -> str:
-    header = ["source", "dimension", *[f"`{label}`" for d in DIMENSIONS for label in LABELS[d]][:3]]
     lines = ["| source | dimension | label 1 | label 2 | label 3 |", "|---|---|---|---|---|"]
-    del header
     for s in sets:
         for dim in DIMENSIONS:
             counts = Counter(r[dim] for r in s.rows)
@@ -172,7 +170,7 @@ models on the real splits (`test`, and FIGNEWS once built), not on held-out writ
 """
 
 
-def render_card(sets, segments: list[Segment], agreement: dict, layout: dict, version: str, n_folds: int,
+def render_card(sets, segments: list[Segment], layout: dict, version: str, n_folds: int,
                 sizes: dict[str, int] | None = None) -> str:
     """Markdown card with a Hugging Face YAML header; deterministic for the same inputs.
 

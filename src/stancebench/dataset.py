@@ -29,6 +29,7 @@ from pathlib import Path
 
 from stancebench.annotation import (
     DIMENSIONS,
+    cohen_kappa,
     LABELS,
     TARGET,
     agreement_report,
@@ -116,6 +117,11 @@ class LabelledSet:
     has_text: bool = True
     source: object | None = None
 
+    @property
+    def redistributable(self) -> bool:
+        """Whether its rows may be committed (the seed and written sentences; not text kept upstream)."""
+        return self.source is None or self.source.redistribute_text
+
 
 def _label(name: str, units: list[dict], annotations: Path, adjudication: Path, check_ids: bool = True) -> tuple:
     """Gold labels, votes and agreement for ``units`` (dicts with at least ``id``) from one source's files."""
@@ -150,8 +156,6 @@ def _label(name: str, units: list[dict], annotations: Path, adjudication: Path, 
 
 def _intent_agreement(rows: list[dict]) -> dict:
     """How often the gold label (and each pass) equals the writer's intended label, per dimension."""
-    from stancebench.annotation import cohen_kappa
-
     out = {}
     for dim in DIMENSIONS:
         gold = [r[dim] for r in rows]
@@ -195,12 +199,10 @@ def _posts_set(source, options: BuildOptions) -> LabelledSet:
     path = src.locate_text(source, options.source_paths.get(source.name), allow_download=options.allow_download)
     docs = src.read_documents(source, path)
     segments = src.segment_documents(docs)
-    src.check_label_keys(source, docs, segments)
+    labelled = src.check_label_keys(source, docs, segments)
     units = [{"id": s.id, "source": source.name, "conflict": source.conflict, "article_id": s.article_id,
               "sentence_index": s.index, "start": s.start, "end": s.end, "text": s.text}
-             for s in segments if not s.boilerplate]
-    labelled = {u["id"] for u in _label_units_without_text(source)}
-    units = [u for u in units if u["id"] in labelled]
+             for s in segments if s.id in labelled]
     rows, agreement = _label(source.name, units, source.annotations, source.adjudication)
     return LabelledSet(source.name, source.kind, source.split, rows, agreement, source=source)
 
@@ -238,14 +240,12 @@ def build_sets(paths: ProjectPaths, options: BuildOptions | None = None) -> tupl
 
     options = options or BuildOptions()
     segments, seed = _seed_set(paths)
-    sets = [seed]
-    known = {s.name for s in src.read_sources(paths.sources)} if paths.sources else set()
+    sources = src.read_sources(paths.sources) if paths.sources else []
+    known = {s.name for s in sources}
     for name in sorted(set(options.skip_sources) | set(options.source_paths)):
         if name not in known:
             raise UserError(f"no source {name!r} under {paths.sources}; sources: {', '.join(sorted(known)) or 'none'}")
-    for source in src.read_sources(paths.sources) if paths.sources else []:
-        sets.append(_posts_set(source, options) if source.kind == "posts" else _written_set(source))
-    return segments, sets
+    return segments, [seed, *(_posts_set(s, options) if s.kind == "posts" else _written_set(s) for s in sources)]
 
 
 def build_rows(paths: ProjectPaths) -> tuple[list[Segment], list[dict], dict]:
@@ -263,6 +263,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _sums_text(folder: Path, names: list[str]) -> str:
+    """``sha256sum`` lines for ``names`` (paths relative to ``folder``)."""
+    return "".join(f"{sha256_file(folder / n)}  {n}\n" for n in names)
 
 
 def dataset_digest(folder: Path) -> str:
@@ -320,7 +323,7 @@ def dataset_layout(sets: list[LabelledSet]) -> dict:
     """The card's configs: ``default`` (split train: every train source; test: every test source; a
     dataset whose only source is the seed has it as its one split ``train``), one config per source,
     and ``segments``.  Only files that may be redistributed are in ``default``."""
-    shared = [s for s in sets if s.source is None or s.source.redistribute_text]
+    shared = [s for s in sets if s.redistributable]
     train = [data_file(s) for s in shared if s.split == "train"]
     test = [data_file(s) for s in shared if s.split == "test"]
     default = {"train": train, "test": test} if train else {"train": test}
@@ -362,19 +365,17 @@ def build(paths: ProjectPaths, options: BuildOptions | None = None) -> dict:
             name = data_file(labelled)
             if labelled.has_text:
                 _write_text(staging / name, "".join(_dumps(r) + "\n" for r in labelled.rows))
-                shared = labelled.source is None or labelled.source.redistribute_text
-                (committed if shared else upstream).append(name)
+                (committed if labelled.redistributable else upstream).append(name)
         _write_text(staging / "data" / "segments.jsonl", "".join(_dumps(s.to_dict()) + "\n" for s in segments))
         agreement_text = json.dumps(agreement, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
         _write_text(staging / "agreement.json", agreement_text)
         sizes = {n: (staging / n).stat().st_size for n in [*committed, "data/segments.jsonl"]}
         _write_text(staging / "README.md",
-                    render_card(sets, segments, agreement, layout, DATASET_VERSION, N_FOLDS, sizes))
+                    render_card(sets, segments, layout, DATASET_VERSION, N_FOLDS, sizes))
         committed += ["data/segments.jsonl", "agreement.json", "README.md"]
-        _write_text(staging / CHECKSUM_FILE, "".join(f"{sha256_file(staging / n)}  {n}\n" for n in committed))
+        _write_text(staging / CHECKSUM_FILE, _sums_text(staging, committed))
         if upstream:
-            _write_text(staging / UPSTREAM_CHECKSUM_FILE,
-                        "".join(f"{sha256_file(staging / n)}  {n}\n" for n in upstream))
+            _write_text(staging / UPSTREAM_CHECKSUM_FILE, _sums_text(staging, upstream))
         os.chmod(staging, 0o755)
         if output.exists():
             output.rename(aside)
@@ -408,7 +409,7 @@ def join_upstream(paths: ProjectPaths, name: str, options: BuildOptions | None =
     from stancebench.paths import atomic_open
 
     options = options or BuildOptions(allow_download=False)
-    found = [s for s in src.read_sources(paths.sources)] if paths.sources else []
+    found = src.read_sources(paths.sources) if paths.sources else []
     source = next((s for s in found if s.name == name and s.kind == "posts"), None)
     if source is None:
         raise UserError(f"no posts source {name!r} under {paths.sources}")
@@ -419,10 +420,9 @@ def join_upstream(paths: ProjectPaths, name: str, options: BuildOptions | None =
     rel = data_file(labelled)
     with atomic_open(output / rel) as f:
         f.write("".join(_dumps(r) + "\n" for r in labelled.rows))
-    sums = _read_sums(output / UPSTREAM_CHECKSUM_FILE, required=False)
-    sums[rel] = sha256_file(output / rel)
+    listed = sorted({*_read_sums(output / UPSTREAM_CHECKSUM_FILE, required=False), rel})
     with atomic_open(output / UPSTREAM_CHECKSUM_FILE) as f:
-        f.write("".join(f"{digest}  {n}\n" for n, digest in sorted(sums.items())))
+        f.write(_sums_text(output, listed))
     return output / rel
 
 

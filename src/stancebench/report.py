@@ -617,10 +617,9 @@ def shown_store(uri: str) -> str:
     """The store as a report names it: a local store inside the project relative to the project (a
     committed report must not carry one machine's absolute paths), any other URI as given."""
     prefix = "sqlite:///"
-    if uri.startswith(prefix):
-        path = Path(uri[len(prefix):])
-        if path.is_absolute() and path.resolve().is_relative_to(PROJECT_ROOT.resolve()):
-            return f"{prefix}{path.resolve().relative_to(PROJECT_ROOT.resolve()).as_posix()} (in the project)"
+    path, root = Path(uri.removeprefix(prefix)), PROJECT_ROOT.resolve()
+    if uri.startswith(prefix) and path.is_absolute() and path.resolve().is_relative_to(root):
+        return f"{prefix}{path.resolve().relative_to(root).as_posix()} (in the project)"
     return uri
 
 

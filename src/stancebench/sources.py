@@ -244,9 +244,11 @@ def segment_documents(docs: dict[str, Article]) -> list[Segment]:
     return out
 
 
-def check_label_keys(source: Source, docs: dict[str, Article], segments: list[Segment]) -> None:
-    """Every label row of a posts source names a known document and offsets of one of its sentences."""
+def check_label_keys(source: Source, docs: dict[str, Article], segments: list[Segment]) -> set[str]:
+    """Every label row of a posts source names a known document and offsets of one of its sentences;
+    returns the ids of the sentences labelled."""
     by_doc_span = {(s.article_id, s.start, s.end): s for s in segments}
+    labelled: set[str] = set()
     for path in sorted(source.annotations.glob("*.jsonl")):
         for lineno, record in read_json_lines(path, "annotation files are UTF-8 JSON lines"):
             where = f"{path}:{lineno}"
@@ -265,9 +267,11 @@ def check_label_keys(source: Source, docs: dict[str, Article], segments: list[Se
             if segment is None or segment.boilerplate:
                 raise UserError(f"{where}: {start}..{end} of document {doc} is not a labelled sentence of it; "
                                 "offsets come from `stancebench data segments --source NAME`")
-            if segment.id != record["id"]:
-                raise UserError(f"{where}: id {record['id']!r} does not match the sentence at {start}..{end} "
+            if segment.id != record.get("id"):
+                raise UserError(f"{where}: id {record.get('id')!r} does not match the sentence at {start}..{end} "
                                 f"({segment.id!r}); the upstream text changed?")
+            labelled.add(segment.id)
+    return labelled
 
 
 # --------------------------------------------------------------------------- written sentences

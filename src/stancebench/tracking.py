@@ -465,14 +465,12 @@ def _server_error_status(exc: BaseException) -> int | None:
 
     if isinstance(exc, RestException):  # the server's own error response
         status = exc.get_http_status_code()
-        return status if status >= 500 else None
-    if isinstance(exc, MlflowException):  # the client gave up after retrying 5xx answers
+    elif isinstance(exc, (MlflowException, requests.exceptions.RetryError)):  # retried 5xx answers, given up
         match = re.search(r"too many (\d{3}) error responses", str(exc))
-        return int(match.group(1)) if match and int(match.group(1)) >= 500 else None
-    if isinstance(exc, requests.exceptions.RetryError):
-        match = re.search(r"too many (\d{3}) error responses", str(exc))
-        return int(match.group(1)) if match else 500
-    return None
+        status = int(match.group(1)) if match else None
+    else:
+        return None
+    return status if status is not None and status >= 500 else None
 
 
 def _lost_server_message(settings: StoreSettings, run: TrackedRun, problem: str) -> str:
@@ -546,28 +544,25 @@ def serve_ui(host: str, port: int, tracking_uri: str | None, experiment: str | N
                "--workers", "1"]
     print(f"MLflow UI for {settings.uri}: {link} (Ctrl-C to stop)", flush=True)
     try:
-        server = subprocess.Popen(command, env=env)
-        if open_browser:
-            _open_when_up(f"http://{host}:{port}/health", link, server)
-        return server.wait()
+        with subprocess.Popen(command, env=env) as server:  # as subprocess.call: waited for on the way out
+            if open_browser:
+                _open_when_up(f"http://{host}:{port}", link, server)
+            return server.wait()
     except KeyboardInterrupt:
         return 0
 
 
-def _open_when_up(health: str, link: str, server: "subprocess.Popen", timeout: float = 60.0) -> None:
-    """Open ``link`` in the user's browser once the server answers ``health`` (or give up quietly)."""
+def _open_when_up(base: str, link: str, server: "subprocess.Popen", timeout: float = 60.0) -> None:
+    """Open ``link`` in the user's browser once the server at ``base`` answers /health (or give up quietly)."""
     import time
-    import urllib.request
     import webbrowser
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(health, timeout=2):
-                webbrowser.open(link)
-                return
-        except OSError:
-            time.sleep(0.5)
+        if _health_problem(base, 2.0) is None:
+            webbrowser.open(link)
+            return
+        time.sleep(0.5)
 
 
 # --- Reading runs back: `stancebench report` -------------------------------------------------------
