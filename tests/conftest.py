@@ -34,7 +34,7 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture
 def built_project(project: Path) -> Path:
     """The project copy with its dataset built into data/peace-talks-ar."""
-    from stancebench.dataset import ProjectPaths, build
+    from stancebench.corpus.dataset import ProjectPaths, build
 
     build(ProjectPaths.under(project))
     return project

@@ -12,7 +12,7 @@ import pytest
 from conftest import ADJUDICATION, ANNOTATIONS, SEEDS
 from sklearn.metrics import cohen_kappa_score
 
-from stancebench.annotation import (
+from stancebench.corpus.annotation import (
     DIMENSIONS,
     LABELS,
     cohen_kappa,
@@ -22,7 +22,7 @@ from stancebench.annotation import (
     read_annotator_file,
     read_annotators,
 )
-from stancebench.corpus import segment_corpus
+from stancebench.corpus.articles import segment_corpus
 from stancebench.errors import UserError
 
 LABELLED_IDS = [s.id for s in segment_corpus(SEEDS) if not s.boilerplate]

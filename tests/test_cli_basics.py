@@ -10,7 +10,7 @@ import time
 from conftest import SEEDS
 
 from stancebench.cli import COMMANDS
-from stancebench.corpus import segment_corpus
+from stancebench.corpus.articles import segment_corpus
 
 HEAVY_MODULES = ("torch", "mlflow", "transformers", "datasets", "hydra", "sklearn", "pandas", "numpy")
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from stancebench.annotation import read_annotator_file
-from stancebench.corpus import segment_corpus
+from stancebench.corpus.annotation import read_annotator_file
+from stancebench.corpus.articles import segment_corpus
+
 from training_helpers import client, runs_of, train_cli
 
 SCREEN_END = r"\[q\] quit"

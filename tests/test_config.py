@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import yaml
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
+from stancebench.experiment.protocols import PROTOCOLS
+from stancebench.experiment.spec import ExperimentSpec
 from stancebench.models.base import Classifier
-from stancebench.protocols import PROTOCOLS
+
 from training_helpers import CONF_DIR, REPO, SENTIMENT_LABELS, STANCE_LABELS, compose_cfg, run_cli
 
 
@@ -31,9 +36,10 @@ def test_default_config_is_a_stance_run_on_the_project_dataset():
     assert cfg.data.name == "peace-talks-ar"
     assert cfg.data.source == "data/peace-talks-ar"
     assert cfg.task.name == "stance"
-    assert list(cfg.task.labels) == STANCE_LABELS
-    assert cfg.task.main_score == "f_avg"
-    assert cfg.model.name == "tfidf_logreg" and cfg.model.family == "tfidf"
+    spec = ExperimentSpec.from_config(cfg)
+    assert list(spec.task.labels) == STANCE_LABELS and spec.task.main_score == "f_avg"
+    assert spec.config["task"]["labels"] == STANCE_LABELS  # logged as params, as the report reads them
+    assert cfg.model.name == "tfidf_logreg" and get_class(cfg.model.params._target_).family == "tfidf"
     assert cfg.model.params.classifier == "logreg"
     assert cfg.eval.protocol == "auto"
     assert cfg.eval.bootstrap_resamples >= 1000 and cfg.eval.confidence == 0.95
@@ -72,20 +78,49 @@ def test_every_data_option_composes(option):
 def test_every_task_option_composes(option):
     cfg = compose_cfg([f"task={option}"])
     assert cfg.task.name == option
+    task = ExperimentSpec.from_config(cfg).task
     expected = {"stance": (STANCE_LABELS, "f_avg"), "sentiment": (SENTIMENT_LABELS, "f1_pn")}
     if option in expected:
         labels, main = expected[option]
-        assert list(cfg.task.labels) == labels and cfg.task.main_score == main
+        assert list(task.labels) == labels and task.main_score == main
+    assert task.citation and task.main_score_definition
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["task.labels=[favor,maybe]"], "must be two or more distinct labels of task stance"),
+    (["task.labels=[favor]"], "must be two or more distinct labels"),
+    (["task.labels=[favor,none]"], "task.main_score='f_avg' is not one of macro_f1, accuracy"),
+    (["task.main_score=f1_pn"], "task.main_score='f1_pn' is not one of macro_f1, accuracy, f_avg"),
+    (["task.name=stanse"], "did you mean task=stance?"),
+    (["eval.confidence=95"], "eval.confidence=95 must be a number between 0 and 1"),
+    (["eval.bootstrap_resamples=0"], "eval.bootstrap_resamples=0 must be a whole number of at least 1"),
+    (["seed=-1"], "seed=-1 must be a whole number of at least 0"),
+    (["model.params._target_=os.path.join"], "is not a stancebench classifier class"),
+])
+def test_a_bad_experiment_setting_is_one_user_error_naming_it(overrides, fragment):
+    from stancebench.errors import UserError
+
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        ExperimentSpec.from_config(compose_cfg(overrides))
+
+
+def test_the_spec_is_plain_objects_library_code_can_take():
+    spec = ExperimentSpec.from_config(compose_cfg(["model=tfidf_svm", "task=sentiment", "max_train_samples=50"]))
+    assert spec.model.family == "tfidf" and spec.model.name == "tfidf_svm"
+    assert spec.task.name == "sentiment" and spec.max_train_samples == 50
+    assert [s.key for s in spec.eval_sets] == ["fignews"] and spec.eval_sets[0].text_upstream
+    assert spec.data.name == "peace-talks-ar" and Path(spec.data.source).is_dir()
+    assert type(spec.model.build()).__name__ == "TfidfClassifier"
 
 
 @pytest.mark.parametrize("option", options("model"))
 def test_every_model_option_composes_to_a_classifier(option):
     cfg = compose_cfg([f"model={option}"])
     assert cfg.model.name == option
-    assert cfg.model.family
+    assert "family" not in cfg.model  # defined once, by the class
     assert issubclass(get_class(cfg.model.params._target_), Classifier)
     if option.startswith("tfidf_"):
-        assert cfg.model.family == "tfidf"
+        assert get_class(cfg.model.params._target_).family == "tfidf"
         assert cfg.model.params.classifier == {"tfidf_logreg": "logreg", "tfidf_svm": "svm"}[option]
         assert cfg.model.params.C > 0
 

@@ -16,8 +16,8 @@ import datasets
 import pytest
 from conftest import ADJUDICATION, ANNOTATIONS, COMMITTED_DATASET, SEEDS, folder_bytes
 
-from stancebench import dataset as dataset_module
-from stancebench.annotation import (
+from stancebench.corpus import dataset as dataset_module
+from stancebench.corpus.annotation import (
     DIMENSIONS,
     LABELS,
     TARGET,
@@ -26,8 +26,8 @@ from stancebench.annotation import (
     read_adjudication,
     read_annotators,
 )
-from stancebench.corpus import segment_corpus
-from stancebench.dataset import (
+from stancebench.corpus.articles import segment_corpus
+from stancebench.corpus.dataset import (
     CHECKSUM_FILE,
     DATA_FILES,
     SENTENCE_COLUMNS,
@@ -193,7 +193,7 @@ def committed_files(folder: Path) -> dict[str, bytes]:
 def test_rebuild_is_byte_identical_and_equal_to_the_committed_dataset(tmp_path):
     from dataclasses import replace
 
-    from stancebench.dataset import BuildOptions
+    from stancebench.corpus.dataset import BuildOptions
 
     paths = ProjectPaths.under(COMMITTED_DATASET.parents[1])  # the repository's own inputs
     options = BuildOptions(skip_sources=frozenset({"fignews-2024"}))

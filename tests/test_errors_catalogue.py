@@ -472,7 +472,7 @@ def _(s: Scene) -> Case:
 
 @scenario("written-near-duplicate")
 def _(s: Scene) -> Case:
-    from stancebench.sources import written_id
+    from stancebench.corpus.sources import written_id
 
     project = s.project(sources=True)
 
@@ -1044,9 +1044,9 @@ def model_store(store, tmp_path_factory) -> Store:
     """The module's store with one small TF-IDF stance model (logreg, eval=kfold with 2 folds) trained on
     the committed sentences, each given a stance target, so the model is target-aware; registered as
     version 1 of stancebench-stance, with no alias.  It goes to experiment stancebench, not broken."""
-    from training_helpers import compose_cfg
+    from stancebench.experiment.train import train
 
-    from stancebench.train import train
+    from training_helpers import compose_cfg
 
     folder = tmp_path_factory.mktemp("model")
     rows = [json.loads(line) for line in

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import folder_bytes
 
-from stancebench.corpus import segment_corpus
-from stancebench.dataset import DATASET_NAME, ProjectPaths, build
+from stancebench.corpus.articles import segment_corpus
+from stancebench.corpus.dataset import DATASET_NAME, ProjectPaths, build
+
 from training_helpers import cli_env, client, store_overrides
 
 PYTHON = sys.executable
@@ -31,7 +32,7 @@ PYTHON = sys.executable
 # ``paused`` beside the project and sleeps) so that the test kills it there and nowhere else.
 PAUSING_BUILD = r"""
 import os, pathlib, shutil, sys, time
-from stancebench import dataset
+from stancebench.corpus import dataset
 from stancebench.cli import main
 
 root, point = pathlib.Path(sys.argv[1]), sys.argv[2]

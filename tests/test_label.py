@@ -13,9 +13,9 @@ import pexpect
 import pytest
 from conftest import ANNOTATIONS
 
-from stancebench.annotation import read_annotator_file
-from stancebench.corpus import segment_corpus
-from stancebench.label import KEYS, AnswerLog, run_labelling
+from stancebench.corpus.annotation import read_annotator_file
+from stancebench.corpus.articles import segment_corpus
+from stancebench.corpus.label import KEYS, AnswerLog, run_labelling
 
 SCREEN_END = r"\[q\] quit"
 

@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 
 from stancebench.errors import UserError
+from stancebench.experiment.protocols import Items, choose_protocol, run_protocol
 from stancebench.models.tfidf import TfidfClassifier
-from stancebench.protocols import Items, choose_protocol, run_protocol
+
 from training_helpers import (
-    ARSARCASM, SENTIMENT_LABELS, STANCE_LABELS, runs_of, sentences, train_cfg,
+    ARSARCASM,
+    SENTIMENT_LABELS,
+    STANCE_LABELS,
+    runs_of,
+    sentences,
+    train_cfg,
 )
 
 
@@ -211,7 +217,7 @@ def test_unknown_protocol_in_run_protocol_is_a_user_error(stance):
 
 @pytest.mark.slow
 def test_cross_dataset_trains_on_arsarcasm_and_scores_all_of_peace_talks(tmp_path):
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     assert (ARSARCASM / "ArSarcasm-v2" / "training_data.csv").is_file(), "shared ArSarcasm-v2 is missing"
     cfg = train_cfg(tmp_path, "data=arsarcasm_v2", "task=sentiment", "model=tfidf_svm", "eval=cross_dataset",

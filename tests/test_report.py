@@ -27,7 +27,7 @@ def _tiny(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, tiny_bert) -> Path:
     """One experiment: TF-IDF logreg (two seeds, and a run on 8 training items), TF-IDF SVM, a tiny BERT."""
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     folder = tmp_path_factory.mktemp("report-store")
     # The 13 real seed sentences (k-fold), without further evaluation sets: one group; the grouping by
@@ -198,7 +198,7 @@ def test_alias_points_at_the_best_run_and_loads(store, report):
     mlflow.set_tracking_uri(store_uri(store))
     model = mlflow.pyfunc.load_model("models:/stancebench-stance@champion")
     texts = [s["text"] for s in sentences()[:3]]
-    assert set(model.predict(texts)) <= set(STANCE_LABELS)
+    assert set(model.predict(texts)["label"]) <= set(STANCE_LABELS)
 
 
 # What the browser measures: each Arabic cell's computed direction, and where its first character is drawn.
@@ -294,9 +294,10 @@ FIGNEWS_COPY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fi
 def test_each_evaluation_set_is_a_group_and_upstream_text_stays_out(tmp_path):
     """Runs scored on the seed and on FIGNEWS give one group per evaluation set; the FIGNEWS group's
     error table names sentences by id only (their text may not be redistributed)."""
+    from stancebench.corpus.sources import read_documents, read_source, segment_documents
+    from stancebench.experiment.train import train
     from stancebench.report import UPSTREAM_TEXT
-    from stancebench.sources import read_documents, read_source, segment_documents
-    from stancebench.train import train
+
     from training_helpers import REPO, cli_env
 
     experiment = "report-eval-sets"

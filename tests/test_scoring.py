@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from stancebench.metrics import metric_path
-from stancebench.scoring import bootstrap_interval, classification_scores
+from stancebench.experiment.metrics import metric_path
+from stancebench.experiment.scoring import bootstrap_interval, classification_scores
+
 from training_helpers import SENTIMENT_LABELS, STANCE_LABELS
 
 TASKS = {"stance": STANCE_LABELS, "sentiment": SENTIMENT_LABELS}
@@ -179,7 +180,7 @@ def test_evaluate_module_docstring_example(metric_module):
 
 
 def test_resampled_scores_of_one_system_reproduce_bootstrap_interval():
-    from stancebench.scoring import percentile_interval, resampled_scores
+    from stancebench.experiment.scoring import percentile_interval, resampled_scores
 
     gold, pred = random_labels(STANCE_LABELS, 150, 3)
     values = resampled_scores(gold, [[pred]], STANCE_LABELS, "stance", "f_avg", 700, seed=5)[0]
@@ -187,7 +188,7 @@ def test_resampled_scores_of_one_system_reproduce_bootstrap_interval():
 
 
 def test_resampled_scores_average_the_runs_of_a_system():
-    from stancebench.scoring import resampled_scores
+    from stancebench.experiment.scoring import resampled_scores
 
     gold, first = random_labels(SENTIMENT_LABELS, 120, 4)
     _, second = random_labels(SENTIMENT_LABELS, 120, 5)
@@ -198,7 +199,7 @@ def test_resampled_scores_average_the_runs_of_a_system():
 
 
 def test_paired_bootstrap_of_a_system_against_itself_finds_no_difference():
-    from stancebench.scoring import paired_bootstrap
+    from stancebench.experiment.scoring import paired_bootstrap
 
     gold, pred = random_labels(STANCE_LABELS, 200, 6)
     result = paired_bootstrap(gold, [pred], [pred], STANCE_LABELS, "stance", "macro_f1", 500, seed=0)
@@ -207,7 +208,7 @@ def test_paired_bootstrap_of_a_system_against_itself_finds_no_difference():
 
 
 def test_paired_bootstrap_detects_a_clearly_better_system_and_not_a_coin_flip():
-    from stancebench.scoring import paired_bootstrap
+    from stancebench.experiment.scoring import paired_bootstrap
 
     rng = np.random.default_rng(0)
     gold = [str(g) for g in rng.choice(STANCE_LABELS, 300)]
@@ -227,7 +228,7 @@ def test_paired_bootstrap_detects_a_clearly_better_system_and_not_a_coin_flip():
 def test_mcnemar_counts_discordant_items_and_matches_the_exact_binomial():
     from math import comb
 
-    from stancebench.scoring import mcnemar_exact
+    from stancebench.experiment.scoring import mcnemar_exact
 
     gold = ["favor"] * 20
     a = ["favor"] * 12 + ["none"] * 8            # right on the first 12

@@ -91,7 +91,7 @@ def store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tfidf_run(store, secret_env):
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     return store, train(train_cfg(store, "data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold", "eval.k=3",
                                   out="tfidf"))
@@ -110,9 +110,10 @@ def test_sklearn_model_is_saved_with_skops_not_pickle(tfidf_run, tmp_path):
     store, result = tfidf_run
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
     local = Path(mlflow.artifacts.download_artifacts(result["model_uri"], dst_path=str(tmp_path)))
-    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]
-    assert flavor["serialization_format"] == "skops"
-    assert flavor["pickled_model"] == "model.skops" and zipfile.is_zipfile(local / "model.skops")
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"  # a model from code, no pickled object
+    (pipeline,) = local.rglob("pipeline.skops")
+    assert zipfile.is_zipfile(pipeline)
     assert pickles_in(local) == []
     # It loads back with only the project's own types trusted, and predicts.
     model = mlflow.pyfunc.load_model(result["model_uri"])
@@ -122,7 +123,7 @@ def test_sklearn_model_is_saved_with_skops_not_pickle(tfidf_run, tmp_path):
 def test_secrets_a_config_reads_from_the_environment_are_redacted_everywhere(store, secret_env):
     """A local config (conf/local/default.yaml) may read credentials from the environment; the run
     must record none of them: not in params, not in config.yaml, not inside a longer value (a URL)."""
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     result = train(train_cfg(
         store, "data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold", "eval.k=2",
@@ -142,7 +143,7 @@ def test_secrets_a_config_reads_from_the_environment_are_redacted_everywhere(sto
 
 @pytest.mark.slow  # ~20 s: torch, three tiny fine-tunings and the transformers flavour
 def test_transformer_run_logs_no_secret_and_no_pickle(store, tmp_path, tiny_bert, secret_env):
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     result = train(train_cfg(store, "model=arabert", f"model.params.model_name_or_path={tiny_bert}",
                              "model.params.preprocessing=none", "model.params.epochs=1", "data=peace_talks_seed",
@@ -237,7 +238,7 @@ def test_credentials_in_the_git_remote_url_never_reach_the_run_tags(tmp_path):
     script.write_text(
         "import sys\n"
         "from training_helpers import train_cfg\n"
-        "from stancebench.train import train\n"
+        "from stancebench.experiment.train import train\n"
         "from pathlib import Path\n"
         "train(train_cfg(Path(sys.argv[1]), 'data=peace_talks_seed', '~data.eval_sets.fignews', resamples=20))\n",
         encoding="utf-8")

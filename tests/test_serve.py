@@ -1,4 +1,5 @@
-"""`mlflow models serve` on a registered TF-IDF model answers raw Arabic sentences with labels over HTTP."""
+"""`mlflow models serve` on a registered TF-IDF model answers raw Arabic sentences over HTTP with the
+labels and probabilities of its run (the contract suite serves a target-aware transformer too)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _get(url: str, timeout: float = 2.0) -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
     """A stance model registered with the alias champion, served by ``mlflow models serve`` from the registry."""
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     store = tmp_path_factory.mktemp("serve-store")
     result = train(train_cfg(store, "eval=cross_dataset", "register=true", out="serve"))
@@ -50,7 +51,7 @@ def server(tmp_path_factory, request):
     (version,) = [v.version for v in c.search_model_versions("name='stancebench-stance'")]
     c.set_registered_model_alias("stancebench-stance", "champion", version)
     logged = c.download_artifacts(result["run_id"], "predictions.jsonl", str(store / "logged"))
-    predicted = {r["text"]: r["predicted"] for r in map(json.loads, Path(logged).read_text("utf-8").splitlines())}
+    predicted = {r["text"]: r for r in map(json.loads, Path(logged).read_text("utf-8").splitlines())}
 
     port = free_port()
     env = dict(os.environ, MLFLOW_TRACKING_URI=store_uri(store), MLFLOW_DISABLE_TELEMETRY="true",
@@ -97,10 +98,13 @@ def test_served_model_labels_raw_arabic_sentences_like_the_run(server):
     assert all(any("\u0600" <= ch <= "\u06ff" for ch in t) for t in texts)
     status, answer = invoke(server["url"], {"inputs": texts})
     assert status == 200
-    labels = answer["predictions"]
-    assert len(labels) == len(texts)
-    assert set(labels) <= set(STANCE_LABELS)
-    assert labels == [server["predicted"][t] for t in texts]  # the run's own predictions of the same sentences
+    rows = answer["predictions"]
+    assert len(rows) == len(texts)
+    assert {r["label"] for r in rows} <= set(STANCE_LABELS)
+    for text, row in zip(texts, rows):  # the run's own predictions and probabilities of the same sentences
+        logged = server["predicted"][text]
+        assert row["label"] == logged["predicted"]
+        assert row["probabilities"] == pytest.approx(logged["scores"], abs=1e-6)
 
 
 @pytest.mark.slow
@@ -110,5 +114,6 @@ def test_served_model_normalises_like_training(server):
     assert voweled != plain
     status, answer = invoke(server["url"], {"dataframe_split": {"columns": ["text"], "data": [[plain], [voweled]]}})
     assert status == 200
-    assert answer["predictions"][0] == answer["predictions"][1] == server["predicted"][plain]
+    assert answer["predictions"][0] == answer["predictions"][1]
+    assert answer["predictions"][0]["label"] == server["predicted"][plain]["predicted"]
     assert server["proc"].poll() is None  # still serving

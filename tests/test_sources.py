@@ -14,8 +14,15 @@ from pathlib import Path
 import pytest
 from conftest import COMMITTED_DATASET, REPO_ROOT, SHARED, folder_bytes
 
-from stancebench import sources as src
-from stancebench.dataset import CHECKSUM_FILE, UPSTREAM_CHECKSUM_FILE, BuildOptions, ProjectPaths, build, build_sets
+from stancebench.corpus import sources as src
+from stancebench.corpus.dataset import (
+    CHECKSUM_FILE,
+    UPSTREAM_CHECKSUM_FILE,
+    BuildOptions,
+    ProjectPaths,
+    build,
+    build_sets,
+)
 from stancebench.errors import UserError
 
 SOURCES = REPO_ROOT / "data" / "sources"
@@ -299,7 +306,7 @@ def test_default_config_trains_on_written_sentences_and_tests_on_the_real_seed()
 
 
 def test_committed_agreement_and_card_figures_equal_what_the_code_computes():
-    from stancebench.dataset import agreement_summary
+    from stancebench.corpus.dataset import agreement_summary
 
     _, sets = build_sets(ProjectPaths.under(REPO_ROOT), BuildOptions(skip_sources=frozenset({"fignews-2024"})))
     computed = agreement_summary(sets)
@@ -320,7 +327,7 @@ def test_a_folder_rebuilt_in_place_loads_its_new_rows_not_a_cached_copy(full_pro
     """The datasets cache keys a local folder by file names: a rebuilt folder must still load fresh."""
     import datasets
 
-    from stancebench.loader import DataSpec, load_data
+    from stancebench.data.loader import DataSpec, load_data
 
     paths = ProjectPaths.under(full_project)
     options = BuildOptions(skip_sources=frozenset({"fignews-2024"}))

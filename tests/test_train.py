@@ -12,15 +12,33 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from stancebench.dataset import dataset_digest
+from stancebench.corpus.dataset import dataset_digest
 from stancebench.errors import UserError
-from stancebench.scoring import classification_scores
+from stancebench.experiment.scoring import classification_scores
+from stancebench.experiment.spec import ExperimentSpec
+
 from training_helpers import (
-    DATASET, REPO, SENTIMENT_LABELS, STANCE_LABELS, assert_user_error, client, compose_cfg, runs_of, sentences,
-    store_overrides, store_uri, train_cfg, train_cli, write_csv,
+    DATASET,
+    REPO,
+    SENTIMENT_LABELS,
+    STANCE_LABELS,
+    assert_user_error,
+    client,
+    compose_cfg,
+    runs_of,
+    sentences,
+    store_overrides,
+    store_uri,
+    train_cfg,
+    train_cli,
+    write_csv,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def spec_of(overrides: list[str]) -> ExperimentSpec:
+    return ExperimentSpec.from_config(compose_cfg(overrides))
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +51,7 @@ def store(tmp_path_factory) -> Path:
 def stance_run(store):
     """The default experiment (stance, tfidf_logreg, auto -> holdout) on peace-talks-ar: trained on the
     written split, scored on the real seed sentences and on FIGNEWS (joined from ../shared)."""
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     cfg = train_cfg(store, out="stance-1")
     return cfg, train(cfg)
@@ -116,8 +134,10 @@ def test_artifacts(store, stance_run):
     names = {a.path for a in client(store).list_artifacts(run_id)}
     assert {"config.yaml", "overrides.yaml", "classification_report.txt", "confusion_matrix.png",
             "predictions.jsonl"} <= names
-    # The resolved config, as composed.
-    assert yaml.safe_load(artifact_text(store, run_id, "config.yaml")) == OmegaConf.to_container(cfg, resolve=True)
+    # The resolved config, as composed, with the task's labels and main score filled in from its TaskSpec.
+    expected = OmegaConf.to_container(cfg, resolve=True)
+    expected["task"].update(labels=STANCE_LABELS, main_score="f_avg")
+    assert yaml.safe_load(artifact_text(store, run_id, "config.yaml")) == expected
     # train(cfg) called directly has no command-line overrides.
     assert yaml.safe_load(artifact_text(store, run_id, "overrides.yaml")) == []
     report = artifact_text(store, run_id, "classification_report.txt")
@@ -200,9 +220,11 @@ def test_logged_model_predicts_label_strings_from_raw_arabic(store, stance_run):
     texts = [s["text"] for s in sentences()[:2]]
     assert all(any("\u0600" <= ch <= "\u06ff" for ch in t) for t in texts)
     model = mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model")
-    predicted = model.predict(np.array(texts, dtype=object))
+    out = model.predict(np.array(texts, dtype=object))
+    predicted = list(out["label"])
     assert len(predicted) == 2
     assert all(isinstance(p, str) and p in STANCE_LABELS for p in predicted)
+    assert all(sorted(p) == sorted(STANCE_LABELS) for p in out["probabilities"])
     # The model is the final one refit on all sentences: it reproduces a fresh fit's predictions.
     from stancebench.models.tfidf import TfidfClassifier
 
@@ -213,7 +235,7 @@ def test_logged_model_predicts_label_strings_from_raw_arabic(store, stance_run):
     assert list(predicted) == fresh.predict(texts)
     # Flavour, signature, input example and explicit requirements.
     info = model.metadata
-    assert {"sklearn", "python_function"} <= set(info.flavors)
+    assert set(info.flavors) == {"python_function"}
     assert info.signature is not None and info.saved_input_example_info is not None
     local = Path(mlflow.artifacts.download_artifacts(f"runs:/{result['run_id']}/model", dst_path=str(store / "m")))
     requirements = (local / "requirements.txt").read_text()
@@ -222,7 +244,7 @@ def test_logged_model_predicts_label_strings_from_raw_arabic(store, stance_run):
 
 
 def test_same_seed_twice_gives_identical_metrics_and_predictions(store, stance_run):
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     cfg, first = stance_run
     again = train(train_cfg(store, out="stance-2"))
@@ -238,8 +260,8 @@ def test_same_seed_twice_gives_identical_metrics_and_predictions(store, stance_r
 def test_tfidf_fit_forked_or_in_process_gives_the_same_run(store, stance_run, monkeypatch, tmp_path, fork):
     import os
 
+    from stancebench.experiment.train import train
     from stancebench.models.tfidf import TfidfClassifier
-    from stancebench.train import train
 
     fit, pids = TfidfClassifier.fit, tmp_path / "pids"
 
@@ -262,22 +284,24 @@ def test_tfidf_fit_forked_or_in_process_gives_the_same_run(store, stance_run, mo
 
 def test_fit_in_subprocess_auto_forks_tfidf_fits_only_with_two_cpus(monkeypatch):
     from stancebench import background
-    from stancebench.train import _fork_fit
+    from stancebench.experiment.spec import _fork_fit
+    from stancebench.models.tfidf import TfidfClassifier
+    from stancebench.models.transformer import TransformerClassifier
 
     for cpus, expected in ((1, False), (2, True), (8, True)):
         monkeypatch.setattr(background, "usable_cpus", lambda cpus=cpus: cpus)
-        assert _fork_fit("auto", "tfidf") is expected
-        assert _fork_fit("auto", "transformer") is False  # the Trainer keeps its own process
-    assert _fork_fit(True, "tfidf") is True and _fork_fit(False, "tfidf") is False
+        assert _fork_fit("auto", TfidfClassifier) is expected
+        assert _fork_fit("auto", TransformerClassifier) is False  # the Trainer keeps its own process
+    assert _fork_fit(True, TfidfClassifier) is True and _fork_fit(False, TfidfClassifier) is False
     monkeypatch.setattr(background, "fork_available", lambda: False)  # macOS, Windows
-    assert _fork_fit(True, "tfidf") is False
+    assert _fork_fit(True, TfidfClassifier) is False
     for bad in ("yes", 1, None):
         with pytest.raises(UserError, match="must be auto, true or false"):
-            _fork_fit(bad, "tfidf")
+            _fork_fit(bad, TfidfClassifier)
 
 
 def test_sentiment_run_logs_f1_pn(store):
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     result = train(train_cfg(store, "data=peace_talks_seed", "task=sentiment", "model=tfidf_svm", "eval=kfold",
                              "eval.k=2", out="sentiment"))
@@ -299,8 +323,8 @@ def test_sentiment_run_logs_f1_pn(store):
 
 @pytest.mark.parametrize("error, status", [(RuntimeError, "FAILED"), (KeyboardInterrupt, "KILLED")])
 def test_a_crash_inside_the_run_ends_it_failed_not_running(store, monkeypatch, error, status):
+    from stancebench.experiment.train import train
     from stancebench.models.tfidf import TfidfClassifier
-    from stancebench.train import train
 
     def broken_fit(self, *args, **kwargs):
         raise error("fit exploded")
@@ -323,29 +347,29 @@ def test_a_crash_inside_the_run_ends_it_failed_not_running(store, monkeypatch, e
 
 
 def test_protocol_is_chosen_for_the_capped_training_data():
-    from stancebench.train import prepare_data
+    from stancebench.experiment.data import prepare_data
 
-    full = prepare_data(compose_cfg(["data=peace_talks_seed", "eval.loo_max_items=5"]))
-    assert (len(full["train"]), full["protocol"]) == (13, "kfold")
-    capped = prepare_data(compose_cfg(["data=peace_talks_seed", "eval.loo_max_items=5", "max_train_samples=5"]))
-    assert (len(capped["train"]), capped["protocol"]) == (5, "loo")
-    assert set(capped["train"].ids) <= set(full["train"].ids)
+    full = prepare_data(spec_of(["data=peace_talks_seed", "eval.loo_max_items=5"]))
+    assert (len(full.train), full.protocol) == (13, "kfold")
+    capped = prepare_data(spec_of(["data=peace_talks_seed", "eval.loo_max_items=5", "max_train_samples=5"]))
+    assert (len(capped.train), capped.protocol) == (5, "loo")
+    assert set(capped.train.ids) <= set(full.train.ids)
     # The sample is deterministic given the seed.
-    assert prepare_data(compose_cfg(["data=peace_talks_seed", "eval.loo_max_items=5",
-                                     "max_train_samples=5"]))["train"].ids == \
-        capped["train"].ids
+    assert prepare_data(spec_of(["data=peace_talks_seed", "eval.loo_max_items=5",
+                                     "max_train_samples=5"])).train.ids == \
+        capped.train.ids
 
 
 def test_evaluation_labels_outside_the_task_are_a_user_error(tmp_path):
     from stancebench.errors import UserError
-    from stancebench.train import prepare_data
+    from stancebench.experiment.data import prepare_data
 
     # Train on favor/none only; the evaluation data (peace-talks-ar) also has "against".
     source = write_csv(tmp_path / "two.csv", *csv_rows(["favor", "none", "favor", "none"]))
     cfg = compose_cfg(["data=csv", f"data.source={source}", "eval=cross_dataset", "task.labels=[favor,none]",
                        "task.main_score=macro_f1"])
     with pytest.raises(UserError, match="'peace-talks-ar' has stance labels \\['against'\\] outside task.labels"):
-        prepare_data(cfg)
+        prepare_data(ExperimentSpec.from_config(cfg))
 
 
 # --- bad inputs through the CLI ------------------------------------------------------------------------
@@ -457,10 +481,11 @@ def test_losing_the_race_to_insert_a_dataset_is_not_an_error(store):
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    from stancebench import tracking
+    from stancebench.tracking.runs import tracked_run
+    from stancebench.tracking.store import StoreSettings, prepare_store
 
-    settings = tracking.StoreSettings.from_config({"uri": store_uri(store), "artifact_location": str(store / "mlruns")})
-    experiment_id = tracking.prepare_store(settings)
+    settings = StoreSettings.from_config({"uri": store_uri(store), "artifact_location": str(store / "mlruns")})
+    experiment_id = prepare_store(settings)
     c = client(store)
     rival = c.create_run(experiment_id)
     rows = sentences()[:4]
@@ -479,7 +504,7 @@ def test_losing_the_race_to_insert_a_dataset_is_not_an_error(store):
 
     event.listen(Session, "before_flush", rival_inserts_first)
     try:
-        with tracking.tracked_run(settings, "job", {}) as run:
+        with tracked_run(settings, "job", {}) as run:
             run.log_dataset(frame, "peace-talks-ar", str(DATASET), "race-digest", "stance", "training")
     finally:
         event.remove(Session, "before_flush", rival_inserts_first)
@@ -491,22 +516,22 @@ def test_losing_the_race_to_insert_a_dataset_is_not_an_error(store):
 
 
 def test_a_train_test_pair_of_files_needs_no_plus_and_names_the_dataset_after_its_file(tmp_path, monkeypatch):
-    from stancebench.train import prepare_data
+    from stancebench.experiment.data import prepare_data
 
     labels = ["favor", "against", "none"] * 4
     write_csv(tmp_path / "mawqif_train.csv", *csv_rows(labels))
     write_csv(tmp_path / "mawqif_test.csv", *csv_rows(labels[:6]))
     monkeypatch.chdir(tmp_path)  # split paths are found like a source: the current folder first
-    data = prepare_data(compose_cfg(["data=csv", "data.splits.train=mawqif_train.csv",
+    data = prepare_data(spec_of(["data=csv", "data.splits.train=mawqif_train.csv",
                                      "data.splits.test=mawqif_test.csv"]))
-    assert data["protocol"] == "holdout" and (len(data["train"]), len(data["eval"])) == (12, 6)
-    assert data["spec"].name == "mawqif_train" and data["spec"].source == str(tmp_path)
-    single = prepare_data(compose_cfg(["data=csv", f"data.source={tmp_path / 'mawqif_test.csv'}"]))
-    assert single["spec"].name == "mawqif_test" and single["protocol"] == "loo"
+    assert data.protocol == "holdout" and (len(data.train), len(data.eval)) == (12, 6)
+    assert data.spec.name == "mawqif_train" and data.spec.source == str(tmp_path)
+    single = prepare_data(spec_of(["data=csv", f"data.source={tmp_path / 'mawqif_test.csv'}"]))
+    assert single.spec.name == "mawqif_test" and single.protocol == "loo"
     folder = tmp_path / "tweets"
     folder.mkdir()
     write_csv(folder / "train.csv", *csv_rows(labels))
     write_csv(folder / "test.csv", *csv_rows(labels[:6]))
-    pair = prepare_data(compose_cfg(["data=csv", f"data.source={folder}", "data.splits.train=train.csv",
+    pair = prepare_data(spec_of(["data=csv", f"data.source={folder}", "data.splits.train=train.csv",
                                      "data.splits.test=test.csv"]))
-    assert pair["spec"].name == "tweets"  # generic split file names: the folder's name
+    assert pair.spec.name == "tweets"  # generic split file names: the folder's name

@@ -44,7 +44,7 @@ def tiny_overrides(folder: Path, epochs: int = 2) -> list[str]:
 def test_tiny_bert_trains_through_train_and_logs_like_tfidf(tmp_path, tiny_bert):
     import mlflow
 
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     result = train(compose_cfg(tmp_path, *tiny_overrides(tiny_bert), "eval=kfold", "eval.k=3"))
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -62,7 +62,7 @@ def test_tiny_bert_trains_through_train_and_logs_like_tfidf(tmp_path, tiny_bert)
 def test_logged_transformer_predicts_label_strings_from_raw_arabic(tmp_path, tiny_bert):
     import mlflow
 
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     result = train(compose_cfg(tmp_path, *tiny_overrides(tiny_bert, epochs=1), "eval=kfold", "eval.k=3",
                                "task=sentiment"))
@@ -78,7 +78,7 @@ def test_logged_transformer_predicts_label_strings_from_raw_arabic(tmp_path, tin
 
 @pytest.mark.slow
 def test_same_seed_gives_identical_transformer_predictions(tmp_path, tiny_bert):
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     first = train(compose_cfg(tmp_path / "a", *tiny_overrides(tiny_bert, epochs=1), "eval=kfold", "eval.k=3"))
     second = train(compose_cfg(tmp_path / "b", *tiny_overrides(tiny_bert, epochs=1), "eval=kfold", "eval.k=3"))
@@ -109,8 +109,8 @@ def test_target_aware_input_pairs_target_and_sentence(tiny_bert):
     model = TransformerClassifier(model_name_or_path=str(tiny_bert), epochs=1)
     model.fit(texts, ["favor", "none"] * 3, targets)
     assert model.target_aware_
-    encoded = model._encode(texts[:1], targets[:1])
-    ids = encoded[0]["input_ids"]
+    encoded = model._tokenize(texts[:1], targets[:1])
+    ids = encoded["input_ids"][0]
     sep = model.tokenizer_.sep_token_id
     assert ids.count(sep) == 2  # [CLS] target [SEP] sentence [SEP]
 
@@ -173,7 +173,7 @@ def test_torchrun_two_processes_log_one_run_with_single_process_metrics(tmp_path
 def test_served_arabert_model_applies_the_training_preprocessing(tmp_path, tiny_bert):
     import mlflow
 
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     overrides = [o for o in tiny_overrides(tiny_bert, epochs=1) if "preprocessing" not in o]
     result = train(compose_cfg(tmp_path, *overrides, "model.params.preprocessing=arabert", "eval=kfold", "eval.k=3"))
@@ -182,6 +182,7 @@ def test_served_arabert_model_applies_the_training_preprocessing(tmp_path, tiny_
     plain = "قال الكرملين إن بوتين مستعد للقاء ترامب"
     voweled = "قَالَ الكرملين إِنَّ بوتين مستعدٌّ للقاء ترامب"  # AraBERT strips the diacritics again
     out = model.predict([plain, voweled])
-    assert out["score"][0] == out["score"][1]  # same model input after preprocessing (raw: 4e-6 apart)
+    # The same model input after preprocessing (the raw strings' probabilities are ~4e-6 apart).
+    assert out["probabilities"][0] == out["probabilities"][1]
     local = Path(mlflow.artifacts.download_artifacts(result["model_uri"], dst_path=str(tmp_path / "dl")))
     assert list(local.rglob("*.safetensors")) and not list(local.rglob("*.pkl"))

@@ -31,7 +31,7 @@ def store(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def run_ids(store) -> tuple[str, str]:
     """One finished stance run in a fresh store: (experiment id, run id)."""
-    from stancebench.train import train
+    from stancebench.experiment.train import train
 
     result = train(train_cfg(store, "model=tfidf_svm", "data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold",
                              "eval.k=3"))
@@ -175,7 +175,8 @@ def test_the_printed_link_lands_on_the_runs_table_in_model_training_mode(ui, run
 
 
 def test_ui_link_without_a_store_yet_points_at_the_experiments_list(tmp_path):
-    from stancebench.tracking import StoreSettings, ui_link
+    from stancebench.tracking.store import StoreSettings
+    from stancebench.tracking.ui import ui_link
 
     settings = StoreSettings.from_config({"uri": f"sqlite:///{tmp_path / 'none.db'}"})
     assert ui_link(settings, "127.0.0.1", 5000) == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"

@@ -17,7 +17,6 @@ from pathlib import Path
 from stancebench.errors import UserError
 from stancebench.paths import PROJECT_ROOT
 
-
 COMMANDS = {
     "train": "train and evaluate a model (Hydra app: overrides, --cfg job, -m sweeps)",
     "data": "build, validate, publish or inspect the labelled dataset",
@@ -61,7 +60,7 @@ def _cmd_data(argv: list[str]) -> int:
     if args.action == "build":
         from dataclasses import replace
 
-        from stancebench.dataset import BuildOptions, ProjectPaths, build
+        from stancebench.corpus.dataset import BuildOptions, ProjectPaths, build
 
         paths = ProjectPaths.under(args.root)
         if args.output is not None:
@@ -88,22 +87,22 @@ def _cmd_data(argv: list[str]) -> int:
                 built = "" if info["built"] else " (labels only: text skipped)"
                 print(f"  {name}: {info['rows']} labelled sentences, split {info['split']}{built}")
     elif args.action == "validate":
-        from stancebench.dataset import validate
+        from stancebench.corpus.dataset import validate
 
         result = validate(args.folder)
         print(f"{result['folder']}: OK, {result['sentences']} sentences, labels {json.dumps(result['labels'])}")
     elif args.action == "publish":
-        from stancebench.dataset import publish
+        from stancebench.corpus.dataset import publish
 
         print(publish(args.folder, args.repo_id, private=args.private))
     elif args.action == "segments":
         if args.source is None:
-            from stancebench.corpus import segment_corpus
+            from stancebench.corpus.articles import segment_corpus
 
             for seg in segment_corpus(args.seeds):
                 print(json.dumps(seg.to_dict(), ensure_ascii=False))
             return 0
-        from stancebench import sources as src
+        from stancebench.corpus import sources as src
 
         found = {s.name: s for s in src.read_sources(PROJECT_ROOT / "data" / "sources")}
         source = found.get(args.source)
@@ -124,14 +123,14 @@ def _cmd_label(argv: list[str]) -> int:
     p.add_argument("--seeds", type=Path, default=PROJECT_ROOT / "seeds")
     p.add_argument("--annotations", type=Path, default=PROJECT_ROOT / "data" / "annotations")
     args = p.parse_args(argv)
-    from stancebench.label import run_labelling, terminal_key_reader
+    from stancebench.corpus.label import run_labelling, terminal_key_reader
 
     run_labelling(args.annotator, args.seeds, args.annotations, terminal_key_reader(), sys.stdout)
     return 0
 
 
 def _cmd_train(argv: list[str]) -> int:
-    from stancebench.train import hydra_entry
+    from stancebench.experiment.train import hydra_entry
 
     sys.argv = ["stancebench-train", *argv]
     hydra_entry()
@@ -147,12 +146,14 @@ def _cmd_ui(argv: list[str]) -> int:
                    "project's, stancebench)")
     p.add_argument("--open", action="store_true", help="open the link in a browser once the UI answers")
     args = p.parse_args(argv)
-    from stancebench.tracking import serve_ui
+    from stancebench.tracking.ui import serve_ui
 
     return serve_ui(args.host, args.port, args.tracking_uri, args.experiment, args.open)
 
 
 def _cmd_report(argv: list[str]) -> int:
+    from stancebench.tasks import TASKS
+
     p = argparse.ArgumentParser(
         prog="stancebench report",
         description="Compare the finished training runs of an MLflow experiment: a leaderboard per dataset and "
@@ -160,7 +161,7 @@ def _cmd_report(argv: list[str]) -> int:
         "written as Markdown + HTML + JSON and logged to MLflow.")
     p.add_argument("--experiment", default="stancebench", help="MLflow experiment to read (default: stancebench)")
     p.add_argument("--dataset", action="append", default=[], help="only runs trained or evaluated on it (repeatable)")
-    p.add_argument("--task", action="append", default=[], choices=["stance", "sentiment"], help="only this task")
+    p.add_argument("--task", action="append", default=[], choices=list(TASKS), help="only this task")
     p.add_argument("--model", action="append", default=[], help="only this model config, e.g. tfidf_svm (repeatable)")
     p.add_argument("--exclude-run", action="append", default=[], metavar="RUN_ID", help="leave this run out")
     p.add_argument("--name", default=None, help="report name (default: the experiment's)")
@@ -222,7 +223,7 @@ def _cmd_predict(argv: list[str]) -> int:
                    help="progress bar on stderr (default: when stderr is a terminal and there is more than one batch)")
     p.add_argument("--tracking-uri", default=None, help="store (default: MLFLOW_TRACKING_URI or the project's)")
     args = p.parse_args(argv)
-    from stancebench.predict import run_predict
+    from stancebench.serve.predict import run_predict
 
     try:
         count = run_predict(args.model, args.sentences, args.input, output=args.output, fmt=args.format,

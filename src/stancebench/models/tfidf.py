@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
@@ -57,6 +57,8 @@ class TfidfClassifier(Classifier):
     """
 
     family = "tfidf"
+    fit_in_fork = True
+    requirements = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "threadpoolctl")
 
     def __init__(
         self,
@@ -110,11 +112,6 @@ class TfidfClassifier(Classifier):
             ("classifier", clf),
         ])
 
-    def input_example(self, texts, targets=None):
-        if self.target_aware_:
-            return pd.DataFrame({"target": list(targets), "text": list(texts)})
-        return np.asarray(list(texts), dtype=object)
-
     def fit(self, texts, labels, targets=None, seed: int = 0) -> "TfidfClassifier":
         self._begin_fit(labels, targets)
         self.pipeline_ = self._pipeline(seed)
@@ -127,6 +124,8 @@ class TfidfClassifier(Classifier):
         return self
 
     def predict_scores(self, texts, targets=None) -> np.ndarray:
+        if not len(texts):  # scikit-learn refuses an empty batch
+            return np.zeros((0, len(self.labels_)))
         X = self.input_example(texts, targets)
         with threadpool_limits(limits=1):
             if self.classifier == "logreg":
@@ -135,3 +134,35 @@ class TfidfClassifier(Classifier):
         if scores.ndim == 1:  # binary LinearSVC: one margin for classes_[1]
             scores = np.stack([-scores, scores], axis=1)
         return scores
+
+    @property
+    def score_kind(self) -> str:
+        return "probabilities" if self.classifier == "logreg" else "scores"
+
+    # ------------------------------------------------------------------ persistence
+    PIPELINE_FILE = "pipeline.skops"
+
+    def save_artifacts(self, folder: Path) -> dict:
+        """The whole scikit-learn pipeline (normalisation, features, classifier) in skops format."""
+        from stancebench.lazy import import_without_torch
+
+        skops_io = import_without_torch("skops.io")
+        skops_io.dump(self.pipeline_, folder / self.PIPELINE_FILE)
+        return {"pipeline": self.PIPELINE_FILE}
+
+    @classmethod
+    def load_artifacts(cls, folder: Path, params: dict, state: dict) -> "TfidfClassifier":
+        from stancebench.lazy import import_without_torch
+
+        skops_io = import_without_torch("skops.io")
+        model = cls(**params)
+        # skops refuses every type it does not trust: scikit-learn's own, plus our two transformers.
+        model.pipeline_ = skops_io.load(folder / state["pipeline"], trusted=TRUSTED_TYPES)
+        return model
+
+    @classmethod
+    def prepare_logging(cls) -> None:
+        from stancebench.lazy import import_without_torch
+
+        import_without_torch("skops.io")  # keep torch out of a TF-IDF run
+        super().prepare_logging()

@@ -45,7 +45,7 @@ def resolve_model_source(name_or_path: str, timeout: float = 3.0) -> str:
     if isinstance(cached, str):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # use the cache without network round trips
         return name_or_path
-    from stancebench.hub import hub_reachable, hub_endpoint
+    from stancebench.hub import hub_endpoint, hub_reachable
 
     ok, reason = hub_reachable(timeout)
     if not ok:
@@ -115,6 +115,7 @@ class TransformerClassifier(Classifier):
     """
 
     family = "transformer"
+    requirements = ("transformers", "torch", "tokenizers", "safetensors", "numpy", "pandas")
 
     def __init__(
         self,
@@ -150,24 +151,13 @@ class TransformerClassifier(Classifier):
         self.epoch_callback: Callable[[int, dict[str, float]], None] | None = None
 
     # ------------------------------------------------------------------ data
-    def _encode(self, texts, targets=None, labels=None):
+    def _encode(self, texts, targets, labels):
+        """A training or validation set for the Trainer: the token ids of :meth:`_tokenize` and label ids."""
         from datasets import Dataset
 
-        prep = self.preprocess_
-        data: dict[str, list] = {"text": [prep(str(t)) for t in texts]}
-        if self.target_aware_ and targets is not None:
-            data["target"] = [str(t or "") for t in targets]
-        if labels is not None:
-            data["label"] = [self.label2id_[label] for label in labels]
-        dataset = Dataset.from_dict(data)
-
-        def tokenize(batch):
-            if "target" in batch:
-                return self.tokenizer_(batch["target"], batch["text"], truncation=True, max_length=self.max_length)
-            return self.tokenizer_(batch["text"], truncation=True, max_length=self.max_length)
-
-        columns = [c for c in ("text", "target") if c in dataset.column_names]
-        return dataset.map(tokenize, batched=True, remove_columns=columns)
+        data = {k: v for k, v in self._tokenize(texts, targets).items()}
+        data["label"] = [self.label2id_[label] for label in labels]
+        return Dataset.from_dict(data)
 
     def _split_validation(self, texts, labels, targets, seed):
         n_val = int(round(len(texts) * self.validation_fraction)) if self.early_stopping_patience else 0
@@ -192,11 +182,10 @@ class TransformerClassifier(Classifier):
             AutoTokenizer,
             DataCollatorWithPadding,
             EarlyStoppingCallback,
+            PrinterCallback,
             TrainingArguments,
             set_seed,
         )
-
-        from transformers import PrinterCallback
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # the load report and per-step prints; curves go to MLflow
@@ -272,38 +261,79 @@ class TransformerClassifier(Classifier):
         self.model_.eval()
         return self
 
+    def _tokenize(self, texts, targets=None):
+        """Token ids of the preprocessed texts (target and text as a pair when target-aware), unpadded."""
+        prepared = [self.preprocess_(str(t)) for t in texts]
+        if self.target_aware_ and targets is not None:
+            return self.tokenizer_([str(t or "") for t in targets], prepared, truncation=True,
+                                   max_length=self.max_length)
+        return self.tokenizer_(prepared, truncation=True, max_length=self.max_length)
+
     def predict_scores(self, texts, targets=None) -> np.ndarray:
-        """Softmax probabilities per class, batched, in ``self.labels_`` order."""
+        """Softmax probabilities per class in ``self.labels_`` order, ``eval_batch_size`` texts per forward.
+
+        Texts are batched in order of length (less padding); rows come back in input order.
+        """
         import torch
 
-        encoded = self._encode(texts, targets)
-        from transformers import DataCollatorWithPadding
-
-        collate = DataCollatorWithPadding(self.tokenizer_)
+        if not len(texts):  # the tokenizer refuses an empty batch
+            return np.zeros((0, len(self.labels_)))
+        encoded = self._tokenize(texts, targets)
+        lengths = np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
+        order = np.argsort(-lengths, kind="stable")
+        out = np.zeros((len(lengths), len(self.labels_)), dtype=np.float64)
         device = next(self.model_.parameters()).device
-        out = []
+        pad = {"input_ids": self.tokenizer_.pad_token_id or 0, "attention_mask": 0, "token_type_ids": 0}
+        keys = [k for k in pad if k in encoded]
         with torch.inference_mode():
-            for start in range(0, len(encoded), self.eval_batch_size):
-                batch = collate([encoded[i] for i in range(start, min(start + self.eval_batch_size, len(encoded)))])
-                logits = self.model_(**{k: v.to(device) for k, v in batch.items()}).logits
-                out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels_)))
+            for start in range(0, len(order), self.eval_batch_size):
+                index = order[start:start + self.eval_batch_size]
+                width = int(lengths[index].max())
+                batch = {}
+                for key in keys:  # right padding, as the tokenizer pads
+                    values = np.full((len(index), width), pad[key], dtype=np.int64)
+                    for row, i in enumerate(index):
+                        values[row, :lengths[i]] = encoded[key][i]
+                    batch[key] = torch.from_numpy(values).to(device)
+                logits = self.model_(**batch).logits
+                out[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
 
-    def input_example(self, texts, targets=None):
-        return [str(t) for t in texts]
+    def served_requirements(self) -> tuple[str, ...]:
+        extra = ("arabert",) if self.preprocessing == "arabert" else ()
+        return (*self.requirements, *extra)
 
-    def pipeline(self):
-        """A text-classification pipeline over the fitted model (for MLflow's transformers flavour)."""
-        from transformers import pipeline
+    # ------------------------------------------------------------------ persistence
+    HF_FOLDER = "hf_model"
 
-        return pipeline("text-classification", model=self.model_.to("cpu"), tokenizer=self.tokenizer_)
+    def save_artifacts(self, folder: Path) -> dict:
+        """The fine-tuned model (safetensors) and its tokenizer, as a Hugging Face folder."""
+        hf = folder / self.HF_FOLDER
+        self.model_.save_pretrained(hf)
+        self.tokenizer_.save_pretrained(hf)
+        return {"hf_model": self.HF_FOLDER}
+
+    @classmethod
+    def load_artifacts(cls, folder: Path, params: dict, state: dict) -> "TransformerClassifier":
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        model = cls(**params)
+        hf = folder / state["hf_model"]
+        model.tokenizer_ = AutoTokenizer.from_pretrained(hf)
+        model.model_ = AutoModelForSequenceClassification.from_pretrained(hf)
+        model.model_.eval()
+        model.preprocess_ = make_preprocessor(model.preprocessing, model.model_name_or_path)
+        return model
 
 
 def _macro_f1(eval_prediction) -> dict[str, float]:
     """Validation scores for early stopping: macro-F1 over every label of the model (the logits'
-    columns), the same definition as the logged ``macro_f1`` (``stancebench.scoring``), not only over
+    columns), the same definition as the logged ``macro_f1`` (``stancebench.experiment.scoring``), not only over
     the classes a small validation split happens to contain."""
-    from stancebench.scoring import classification_scores
+    from stancebench.experiment.scoring import classification_scores
 
     logits, labels = eval_prediction
     predicted = np.argmax(logits, axis=-1)

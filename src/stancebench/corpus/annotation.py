@@ -21,12 +21,11 @@ import numpy as np
 
 from stancebench.errors import UserError
 from stancebench.jsonl import read_json_lines
+from stancebench.tasks import TASKS
 
 TARGET = "peace talks"
-LABELS: dict[str, tuple[str, ...]] = {
-    "stance": ("favor", "against", "none"),
-    "sentiment": ("positive", "negative", "neutral"),
-}
+# The label schema is the tasks' (stancebench.tasks): one dimension of annotation per task.
+LABELS: dict[str, tuple[str, ...]] = {name: task.labels for name, task in TASKS.items()}
 DIMENSIONS = tuple(LABELS)
 
 

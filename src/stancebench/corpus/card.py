@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from stancebench.annotation import DIMENSIONS, LABELS, TARGET
-from stancebench.corpus import Segment
+from stancebench.corpus.annotation import DIMENSIONS, LABELS, TARGET
+from stancebench.corpus.articles import Segment
 
 
 def _fmt(value: float | None) -> str:
@@ -29,7 +29,7 @@ def _features(config: str, types: dict[str, str], download_size: int | None) -> 
     split (``intended_stance`` in the real test split) has the same type in every split, and the bytes
     of its data files.  The size also changes the datasets library's cache key for the folder, which
     otherwise depends on the file names only (a rebuilt folder would load stale rows)."""
-    from stancebench.dataset import SENTENCE_COLUMNS
+    from stancebench.corpus.dataset import SENTENCE_COLUMNS
 
     assert types is _SEGMENT_TYPES or list(types) == list(SENTENCE_COLUMNS), "card types out of date"
     lines = [f"- config_name: {config}", "  features:"]
@@ -138,7 +138,7 @@ def _hard_case_table(s) -> str:
 
 
 def _written_section(s) -> str:
-    from stancebench.sources import NEAR_DUPLICATE_JACCARD
+    from stancebench.corpus.sources import NEAR_DUPLICATE_JACCARD
 
     d = s.diversity
     return f"""### The written split `{s.name}`
@@ -155,7 +155,7 @@ Near-duplicates were removed (the later-written sentence of each pair is dropped
 character 5-gram sets (after removing diacritics and tatweel and unifying alef, yeh and teh marbuta)
 have a Jaccard similarity of {NEAR_DUPLICATE_JACCARD} or more count as near-duplicates, and the build
 refuses a file that still has such a pair.
-Diversity of what is left (`stancebench.sources.diversity`): distinct word 1/2/3-grams
+Diversity of what is left (`stancebench.corpus.sources.diversity`): distinct word 1/2/3-grams
 {d['distinct_1']:.3f} / {d['distinct_2']:.3f} / {d['distinct_3']:.3f} (unique n-grams over all n-grams);
 mean similarity of each sentence to its nearest neighbour (character 5-gram Jaccard) {d['nn_jaccard_mean']:.3f},
 highest {d['nn_jaccard_max']:.3f}; {d['mean_words']:.1f} words per sentence on average.
@@ -300,7 +300,7 @@ sentences never the writer's intended label. Each pass is kept as its own file
 disagreements were adjudicated into one gold label with a recorded reason (`adjudication.jsonl`
 beside them). The seed was labelled under version 1 of the guidelines (`annotator_a`, `annotator_b`)
 and re-checked under version 2 by two more passes; where version 2 changes a gold label, the
-adjudication file says why. Agreement, computed by `stancebench.annotation` from the pass files:
+adjudication file says why. Agreement, computed by `stancebench.corpus.annotation` from the pass files:
 
 {_agreement_table(sets)}
 

@@ -7,7 +7,7 @@ Definitions (the keys logged to MLflow):
 * ``f_avg`` (stance): mean F1 of ``favor`` and ``against``, the SemEval-2016 / StanceEval score;
 * ``f1_pn`` (sentiment): mean F1 of ``positive`` and ``negative``, the ArSarcasm / SemEval score.
 
-The evaluate metric module in ``stancebench/metrics`` wraps :func:`classification_scores`, so a
+The evaluate metric module in ``stancebench/experiment/metrics`` wraps :func:`classification_scores`, so a
 score means the same thing whether it comes from ``evaluate`` or from the bootstrap here.
 """
 
@@ -17,7 +17,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-MAIN_PAIRS = {"stance": ("f_avg", ("favor", "against")), "sentiment": ("f1_pn", ("positive", "negative"))}
+from stancebench.tasks import TASKS
+
+# Each task's main score and the two labels it averages (stancebench.tasks defines them).
+MAIN_PAIRS = {name: (task.main_score, task.main_pair) for name, task in TASKS.items()}
 
 
 def _f1_per_label(gold: np.ndarray, pred: np.ndarray, labels: Sequence[str]) -> dict[str, float]:

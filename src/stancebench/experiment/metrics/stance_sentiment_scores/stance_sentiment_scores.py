@@ -3,7 +3,8 @@
 import datasets
 import evaluate
 
-from stancebench.scoring import classification_scores
+from stancebench.experiment.scoring import classification_scores
+from stancebench.tasks import TASKS
 
 _DESCRIPTION = """Stance and sentiment scores over string labels: accuracy, macro_f1, f1_<label> for each
 label, f_avg = mean F1 of favor and against (task="stance"), f1_pn = mean F1 of positive and
@@ -29,7 +30,7 @@ class StanceSentimentScores(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
-            citation="",
+            citation="\n".join(f"{task.main_score} ({name}): {task.citation}" for name, task in TASKS.items()),
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features(
                 {"predictions": datasets.Value("string"), "references": datasets.Value("string")}

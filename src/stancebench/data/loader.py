@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stancebench.annotation import DIMENSIONS, LABELS
+from stancebench.corpus.annotation import DIMENSIONS, LABELS
 from stancebench.errors import UserError
 from stancebench.jsonl import read_json_lines
 
@@ -203,7 +203,7 @@ def _load_with_datasets(spec: DataSpec, source: Path) -> "datasets.DatasetDict":
     import datasets
 
     if source.is_dir():
-        from stancebench.dataset import validate
+        from stancebench.corpus.dataset import validate
 
         if (source / "SHA256SUMS").exists():
             validate(source)
@@ -234,7 +234,7 @@ def source_digest(spec: DataSpec) -> str:
     """A short digest identifying the exact data read (checksums for local files)."""
     source = Path(spec.source).expanduser()
     if source.is_dir() and (source / "SHA256SUMS").exists():
-        from stancebench.dataset import dataset_digest
+        from stancebench.corpus.dataset import dataset_digest
 
         return dataset_digest(source)
     files = [source / rel for rel in spec.splits.values()] if spec.splits else ([source] if source.is_file() else [])

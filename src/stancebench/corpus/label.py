@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
-from stancebench.annotation import DIMENSIONS, LABELS, read_annotator_file
-from stancebench.corpus import Segment, segment_corpus
+from stancebench.corpus.annotation import DIMENSIONS, LABELS, read_annotator_file
+from stancebench.corpus.articles import Segment, segment_corpus
 from stancebench.errors import UserError
 
 ANNOTATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -27,17 +27,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stancebench.annotation import (
+from stancebench.corpus.annotation import (
     DIMENSIONS,
-    cohen_kappa,
     LABELS,
     TARGET,
     agreement_report,
+    cohen_kappa,
     gold_labels,
     read_adjudication,
     read_annotators,
 )
-from stancebench.corpus import Segment, segment_corpus
+from stancebench.corpus.articles import Segment, segment_corpus
 from stancebench.errors import UserError
 from stancebench.jsonl import read_json_lines
 
@@ -189,7 +189,7 @@ def _seed_set(paths: ProjectPaths) -> tuple[list[Segment], LabelledSet]:
 
 def _posts_set(source, options: BuildOptions) -> LabelledSet:
     """A posts source: labels always; text (and the checks that need it) when its copy is available."""
-    from stancebench import sources as src
+    from stancebench.corpus import sources as src
 
     if source.name in options.skip_sources:
         # Labels only: ids, votes and decisions need no text; offsets are checked when it is built.
@@ -223,7 +223,7 @@ def _label_units_without_text(source) -> list[dict]:
 
 
 def _written_set(source) -> LabelledSet:
-    from stancebench import sources as src
+    from stancebench.corpus import sources as src
 
     written = src.read_written(source)
     units = [{"id": r.id, "source": source.name, "conflict": r.conflict, "article_id": None,
@@ -236,7 +236,7 @@ def _written_set(source) -> LabelledSet:
 
 def build_sets(paths: ProjectPaths, options: BuildOptions | None = None) -> tuple[list[Segment], list[LabelledSet]]:
     """The seed's segments, and every source's labelled set (seed first, then sources by name)."""
-    from stancebench import sources as src
+    from stancebench.corpus import sources as src
 
     options = options or BuildOptions()
     segments, seed = _seed_set(paths)
@@ -348,7 +348,7 @@ def build(paths: ProjectPaths, options: BuildOptions | None = None) -> dict:
     Committed files (``SHA256SUMS``) are the same whether or not text kept upstream was available;
     the rows joined from such text go to their own files, listed in ``SHA256SUMS.upstream``.
     """
-    from stancebench.card import render_card  # the card template is only needed here
+    from stancebench.corpus.card import render_card  # the card template is only needed here
 
     segments, sets = build_sets(paths, options)
     agreement = agreement_summary(sets)
@@ -405,7 +405,7 @@ def join_upstream(paths: ProjectPaths, name: str, options: BuildOptions | None =
     For ``train``: a fresh clone has the labels but not the joined text, and a run scored on that
     source joins it from the local copy on first use instead of failing.
     """
-    from stancebench import sources as src
+    from stancebench.corpus import sources as src
     from stancebench.paths import atomic_open
 
     options = options or BuildOptions(allow_download=False)

@@ -12,7 +12,7 @@ Kinds:
     Documents in a delimited file kept upstream (FIGNEWS-2024): the project commits labels keyed to
     the document (``doc``: its key columns) and the sentence's character offsets, never the text.
     The build reads the text from a local copy (``local``) or downloads the pinned ``url``, checks
-    its ``sha256``, segments each document with :func:`stancebench.corpus.segment_post` and joins
+    its ``sha256``, segments each document with :func:`stancebench.corpus.articles.segment_post` and joins
     the labels to the sentences.
 ``written``
     Sentences written for the project (``written.jsonl``), with the writer's intended labels kept in
@@ -31,8 +31,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stancebench.annotation import LABELS
-from stancebench.corpus import Article, Segment, segment_post
+from stancebench.corpus.annotation import LABELS
+from stancebench.corpus.articles import Article, Segment, segment_post
 from stancebench.errors import UserError
 from stancebench.jsonl import read_json_lines
 
@@ -199,7 +199,7 @@ def locate_text(source: Source, override: Path | None = None, root: Path | None 
 
 
 def _verify(source: Source, path: Path, downloaded: bool = False) -> None:
-    from stancebench.dataset import sha256_file
+    from stancebench.corpus.dataset import sha256_file
 
     actual = sha256_file(path)
     if actual != source.sha256:
