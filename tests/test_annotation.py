@@ -9,7 +9,6 @@ import re
 import krippendorff
 import numpy as np
 import pytest
-from conftest import ADJUDICATION, ANNOTATIONS, SEEDS
 from sklearn.metrics import cohen_kappa_score
 
 from stancebench.corpus.annotation import (
@@ -24,6 +23,8 @@ from stancebench.corpus.annotation import (
 )
 from stancebench.corpus.articles import segment_corpus
 from stancebench.errors import UserError
+
+from conftest import ADJUDICATION, ANNOTATIONS, SEEDS
 
 LABELLED_IDS = [s.id for s in segment_corpus(SEEDS) if not s.boilerplate]
 FIRST, SECOND, THIRD = LABELLED_IDS[:3]

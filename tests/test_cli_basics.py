@@ -7,10 +7,10 @@ import subprocess
 import sys
 import time
 
-from conftest import SEEDS
-
 from stancebench.cli import COMMANDS
 from stancebench.corpus.articles import segment_corpus
+
+from conftest import SEEDS
 
 HEAVY_MODULES = ("torch", "mlflow", "transformers", "datasets", "hydra", "sklearn", "pandas", "numpy")
 

@@ -14,7 +14,14 @@ from stancebench.experiment.protocols import PROTOCOLS
 from stancebench.experiment.spec import ExperimentSpec
 from stancebench.models.base import Classifier
 
-from training_helpers import CONF_DIR, REPO, SENTIMENT_LABELS, STANCE_LABELS, compose_cfg, run_cli
+from training_helpers import (
+    CONF_DIR,
+    REPO,
+    SENTIMENT_LABELS,
+    STANCE_LABELS,
+    compose_cfg,
+    run_cli,
+)
 
 
 def options(group: str) -> list[str]:

@@ -9,10 +9,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import COMMITTED_DATASET, SEED_ARTICLE_ID, SEED_FILE, SEEDS
 
-from stancebench.corpus.articles import Article, read_article, read_corpus, segment_article, segment_corpus
+from stancebench.corpus.articles import (
+    Article,
+    read_article,
+    read_corpus,
+    segment_article,
+    segment_corpus,
+)
 from stancebench.errors import UserError
+
+from conftest import COMMITTED_DATASET, SEED_ARTICLE_ID, SEED_FILE, SEEDS
 
 SEED_TEXT = SEED_FILE.read_text(encoding="utf-8")  # no newline translation: "\n" only in the seed
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import datasets
 import pytest
-from conftest import ADJUDICATION, ANNOTATIONS, COMMITTED_DATASET, SEEDS, folder_bytes
 
 from stancebench.corpus import dataset as dataset_module
 from stancebench.corpus.annotation import (
@@ -30,14 +29,15 @@ from stancebench.corpus.articles import segment_corpus
 from stancebench.corpus.dataset import (
     CHECKSUM_FILE,
     DATA_FILES,
-    SENTENCE_COLUMNS,
     ProjectPaths,
     build,
-    build_rows,
     publish,
     validate,
 )
+from stancebench.corpus.labelled import SENTENCE_COLUMNS, build_rows
 from stancebench.errors import UserError
+
+from conftest import ADJUDICATION, ANNOTATIONS, COMMITTED_DATASET, SEEDS, folder_bytes
 
 SEGMENTS = segment_corpus(SEEDS)
 LABELLED = [s for s in SEGMENTS if not s.boilerplate]

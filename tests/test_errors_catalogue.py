@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from conftest import ADJUDICATION, ANNOTATIONS, COMMITTED_DATASET, SEEDS
 
 REPO = Path(__file__).resolve().parents[1]

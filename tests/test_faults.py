@@ -17,11 +17,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import folder_bytes
 
 from stancebench.corpus.articles import segment_corpus
 from stancebench.corpus.dataset import DATASET_NAME, ProjectPaths, build
 
+from conftest import folder_bytes
 from training_helpers import cli_env, client, store_overrides
 
 PYTHON = sys.executable

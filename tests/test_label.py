@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from conftest import ANNOTATIONS
 
 from stancebench.corpus.annotation import read_annotator_file
 from stancebench.corpus.articles import segment_corpus
 from stancebench.corpus.label import KEYS, AnswerLog, run_labelling
+
+from conftest import ANNOTATIONS
 
 SCREEN_END = r"\[q\] quit"
 

@@ -9,12 +9,13 @@ import shutil
 import time
 
 import pytest
-from conftest import ARSARCASM, COMMITTED_DATASET, SEEDS
 
 from stancebench.corpus.annotation import LABELS
 from stancebench.corpus.articles import segment_corpus
 from stancebench.data.loader import STANDARD_COLUMNS, DataSpec, load_data
 from stancebench.errors import UserError
+
+from conftest import ARSARCASM, COMMITTED_DATASET, SEEDS
 
 LABELLED_IDS = [s.id for s in segment_corpus(SEEDS) if not s.boilerplate]
 

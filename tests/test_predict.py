@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from training_helpers import SENTIMENT_LABELS, STANCE_LABELS, client, sentences, store_uri, train_cfg, write_csv
+from training_helpers import (
+    SENTIMENT_LABELS,
+    STANCE_LABELS,
+    client,
+    sentences,
+    store_uri,
+    train_cfg,
+    write_csv,
+)
 
 ERROR_PREFIX = "stancebench predict: error:"
 PLAIN = "قال الكرملين إن بوتين مستعد للقاء ترامب"

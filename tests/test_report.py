@@ -294,7 +294,11 @@ FIGNEWS_COPY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fi
 def test_each_evaluation_set_is_a_group_and_upstream_text_stays_out(tmp_path):
     """Runs scored on the seed and on FIGNEWS give one group per evaluation set; the FIGNEWS group's
     error table names sentences by id only (their text may not be redistributed)."""
-    from stancebench.corpus.sources import read_documents, read_source, segment_documents
+    from stancebench.corpus.sources import (
+        read_documents,
+        read_source,
+        segment_documents,
+    )
     from stancebench.experiment.train import train
     from stancebench.report import UPSTREAM_TEXT
 

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from training_helpers import STANCE_LABELS, client, free_port, sentences, store_uri, train_cfg
+from training_helpers import (
+    STANCE_LABELS,
+    client,
+    free_port,
+    sentences,
+    store_uri,
+    train_cfg,
+)
 
 START_DEADLINE_S = 240  # a cold start on a loaded 2-core machine takes ~30 s
 

@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import COMMITTED_DATASET, REPO_ROOT, SHARED, folder_bytes
 
 from stancebench.corpus import sources as src
 from stancebench.corpus.dataset import (
@@ -21,9 +20,11 @@ from stancebench.corpus.dataset import (
     BuildOptions,
     ProjectPaths,
     build,
-    build_sets,
 )
+from stancebench.corpus.labelled import build_sets
 from stancebench.errors import UserError
+
+from conftest import COMMITTED_DATASET, REPO_ROOT, SHARED, folder_bytes
 
 SOURCES = REPO_ROOT / "data" / "sources"
 FIGNEWS_FILE = SHARED / "datasets" / "fignews-2024" / "FIGNEWS-2024-TEXT-IAA.tsv"

@@ -29,7 +29,14 @@ import numpy as np
 import pytest
 import yaml
 
-from training_helpers import STANCE_LABELS, USER_ERROR_PREFIX, compose_cfg, free_port, last_line, sentences
+from training_helpers import (
+    STANCE_LABELS,
+    USER_ERROR_PREFIX,
+    compose_cfg,
+    free_port,
+    last_line,
+    sentences,
+)
 
 SERVER_VARIABLES = ("STANCEBENCH_TEST_SERVER_URI", "STANCEBENCH_TEST_POSTGRES_URI")
 

@@ -29,7 +29,7 @@ def _features(config: str, types: dict[str, str], download_size: int | None) -> 
     split (``intended_stance`` in the real test split) has the same type in every split, and the bytes
     of its data files.  The size also changes the datasets library's cache key for the folder, which
     otherwise depends on the file names only (a rebuilt folder would load stale rows)."""
-    from stancebench.corpus.dataset import SENTENCE_COLUMNS
+    from stancebench.corpus.labelled import SENTENCE_COLUMNS
 
     assert types is _SEGMENT_TYPES or list(types) == list(SENTENCE_COLUMNS), "card types out of date"
     lines = [f"- config_name: {config}", "  features:"]

@@ -13,7 +13,15 @@ def build_tiny_bert(folder: Path, texts: list[str], vocab_size: int = 2000, hidd
                     seed: int = 0) -> Path:
     """Write a BertModel config + random weights (safetensors) and a fast tokenizer to ``folder``."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     folder = Path(folder)

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from stancebench.errors import UserError
-from stancebench.report.records import FAMILY_ORDER, UPSTREAM_TEXT, Group, Row, RunRecord, annotations
+from stancebench.report.records import (
+    FAMILY_ORDER,
+    UPSTREAM_TEXT,
+    Group,
+    Row,
+    RunRecord,
+    annotations,
+)
 
 
 def shared_ids(runs: list[RunRecord]) -> list[str]:
@@ -41,7 +48,11 @@ def _gold_and_texts(records: list[RunRecord]) -> tuple[dict[str, str], dict[str,
 def _scored_rows(key: tuple, records: list[RunRecord], gold_of: dict[str, str], resamples: int, confidence: float,
                  seed: int) -> list[Row]:
     """One row per (model, training size), scored per run, with bootstrap intervals, best first."""
-    from stancebench.experiment.scoring import classification_scores, percentile_interval, resampled_scores
+    from stancebench.experiment.scoring import (
+        classification_scores,
+        percentile_interval,
+        resampled_scores,
+    )
 
     dataset, _, task, protocol = key
     labels, main = records[0].labels, records[0].main_score

@@ -20,7 +20,11 @@ def draw_figures(group: Group, folder: Path) -> None:
 
     A group without a model at two training sizes gets a note instead of a learning curve.
     """
-    from stancebench.report.plots import confusion_matrices_png, learning_curve_png, per_class_f1_png
+    from stancebench.report.plots import (
+        confusion_matrices_png,
+        learning_curve_png,
+        per_class_f1_png,
+    )
 
     best_per_model: dict[str, Row] = {}
     for row in group.rows:  # rows are sorted best first: keep each model's best size

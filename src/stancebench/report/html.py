@@ -10,7 +10,18 @@ import base64
 import html
 from pathlib import Path
 
-from stancebench.report.sections import Block, Cell, Code, Document, Figure, Heading, Notes, Paragraph, Span, Table
+from stancebench.report.sections import (
+    Block,
+    Cell,
+    Code,
+    Document,
+    Figure,
+    Heading,
+    Notes,
+    Paragraph,
+    Span,
+    Table,
+)
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #1b1b1b; }

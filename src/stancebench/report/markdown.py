@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from stancebench.report.sections import Block, Cell, Code, Document, Figure, Heading, Notes, Paragraph, Span, Table
+from stancebench.report.sections import (
+    Block,
+    Cell,
+    Code,
+    Document,
+    Figure,
+    Heading,
+    Notes,
+    Paragraph,
+    Span,
+    Table,
+)
 
 
 def _spans(spans: list[Span]) -> str:

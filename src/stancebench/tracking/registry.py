@@ -7,7 +7,12 @@ from typing import Any
 
 from stancebench.errors import UserError
 from stancebench.tracking.redaction import redact
-from stancebench.tracking.store import MAX_PARAM_LENGTH, StoreSettings, check_reachable, prepare_store
+from stancebench.tracking.store import (
+    MAX_PARAM_LENGTH,
+    StoreSettings,
+    check_reachable,
+    prepare_store,
+)
 
 # --- Reading runs back: `stancebench report` -------------------------------------------------------
 
