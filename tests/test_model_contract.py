@@ -45,6 +45,12 @@ def tfidf(**params):
     return TfidfClassifier(**params)
 
 
+def tiny_probe(folder: Path, **params):
+    from stancebench.models.probe import EmbeddingProbe
+
+    return EmbeddingProbe(model_name_or_path=str(folder), prefix="", batch_size=16, **params)
+
+
 def tiny_transformer(folder: Path, **params):
     from stancebench.models.transformer import TransformerClassifier
 
@@ -59,7 +65,21 @@ FAMILIES = {
     "tfidf_logreg_target_aware": (lambda bert: tfidf(classifier="logreg", target_aware=True), True),
     "tiny_bert": (lambda bert: tiny_transformer(bert, target_aware=False), False),
     "tiny_bert_target_aware": (lambda bert: tiny_transformer(bert, target_aware=True), True),
+    "tiny_probe": (lambda bert: tiny_probe(bert, target_aware=False), False),
+    "tiny_probe_target_aware": (lambda bert: tiny_probe(bert, target_aware=True), True),
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def embedding_cache(tmp_path_factory):
+    """The probe's embedding cache in a throw-away folder, not the user's."""
+    old = os.environ.get("STANCEBENCH_CACHE")
+    os.environ["STANCEBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("STANCEBENCH_CACHE", None)
+    else:
+        os.environ["STANCEBENCH_CACHE"] = old
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,12 @@ def run_experiment(spec) -> dict[str, Any]:
     from stancebench import background
     from stancebench.experiment.data import prepare_data
     from stancebench.experiment.protocols import predict_items, run_protocol
-    from stancebench.experiment.results import compute_metrics, load_metric, write_outputs, write_predictions
+    from stancebench.experiment.results import (
+        compute_metrics,
+        load_metric,
+        write_outputs,
+        write_predictions,
+    )
     from stancebench.report import plots
     from stancebench.tracking import runs
     from stancebench.tracking.redaction import flatten
@@ -126,6 +131,7 @@ def run_experiment(spec) -> dict[str, Any]:
         if log_model:
             spec.model.cls.prepare_logging()
         preds, model = fit.result()
+        run.set_tags(model.run_tags())
 
         def scores_of(predictions):
             return compute_metrics(predictions, task, ev.bootstrap_resamples, ev.confidence, spec.seed, metric)

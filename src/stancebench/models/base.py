@@ -86,6 +86,10 @@ class Classifier(ABC):
         """``probabilities`` (rows sum to one) or ``scores`` (margins): the name of the served values."""
         return "probabilities"
 
+    def run_tags(self) -> dict[str, str]:
+        """Settings resolved during ``fit`` that the run records as tags (e.g. the precision used)."""
+        return {}
+
     def served_requirements(self) -> tuple[str, ...]:
         """The packages this fitted model's served form imports (:attr:`requirements` by default)."""
         return self.requirements

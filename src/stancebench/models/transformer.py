@@ -9,8 +9,8 @@ config.  Under ``torchrun`` the Trainer trains with PyTorch DDP (gloo on CPU, NC
 
 from __future__ import annotations
 
-import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +19,8 @@ import numpy as np
 
 from stancebench.errors import UserError
 from stancebench.models.base import Classifier
+from stancebench.models.precision import autocast, resolve_precision
+from stancebench.models.trainer import macro_f1, trainer_classes
 
 PREPROCESSING = ("none", "arabert", "e5")
 
@@ -112,6 +114,11 @@ class TransformerClassifier(Classifier):
     early_stopping_patience : epochs without validation macro-F1 gain before stopping (0: off)
     validation_fraction : share of the training items held out for early stopping (stratified)
     target_aware : ``auto`` (several targets in the data), True or False: target and text as a pair
+    precision : ``auto`` (bf16 autocast where the CPU or GPU computes bf16 natively, else fp32), ``fp32``
+        or ``bf16`` (an error where bf16 is not native), for training and inference alike
+    freeze_word_embeddings : keep the word-embedding matrix fixed while fine-tuning (on e5-small it is
+        96M of 118M parameters: its dense gradient and AdamW update dominated each step)
+    group_by_length : batch training sentences of similar length together (less padding)
     """
 
     family = "transformer"
@@ -133,6 +140,9 @@ class TransformerClassifier(Classifier):
         validation_fraction: float = 0.1,
         target_aware: bool | str = "auto",
         hub_timeout: float = 3.0,
+        precision: str = "auto",
+        freeze_word_embeddings: bool = False,
+        group_by_length: bool = False,
     ):
         self.model_name_or_path = model_name_or_path
         self.preprocessing = preprocessing
@@ -148,6 +158,9 @@ class TransformerClassifier(Classifier):
         self.validation_fraction = validation_fraction
         self.target_aware = target_aware
         self.hub_timeout = hub_timeout
+        self.precision = precision
+        self.freeze_word_embeddings = freeze_word_embeddings
+        self.group_by_length = group_by_length
         self.epoch_callback: Callable[[int, dict[str, float]], None] | None = None
 
     # ------------------------------------------------------------------ data
@@ -194,6 +207,8 @@ class TransformerClassifier(Classifier):
 
         disable_progress_bar()
         texts, labels = list(texts), list(labels)
+        use_cuda = torch.cuda.is_available()
+        self.precision_ = resolve_precision(self.precision, "cuda" if use_cuda else "cpu")
         self._begin_fit(labels, targets)
         self.labels_ = sorted(set(labels))
         self.label2id_ = {label: i for i, label in enumerate(self.labels_)}
@@ -206,6 +221,8 @@ class TransformerClassifier(Classifier):
             id2label={i: label for label, i in self.label2id_.items()},
             ignore_mismatched_sizes=True,  # a checkpoint fine-tuned on other labels gets a fresh head
         )
+        if self.freeze_word_embeddings:
+            self.model_.get_input_embeddings().weight.requires_grad_(False)
         (tr_texts, tr_labels, tr_targets), validation = self._split_validation(texts, labels, targets, seed)
         train_set = self._encode(tr_texts, tr_targets, tr_labels)
         eval_set = self._encode(*[validation[0], validation[2], validation[1]]) if validation else None
@@ -214,7 +231,6 @@ class TransformerClassifier(Classifier):
             counts = np.bincount([self.label2id_[label] for label in tr_labels], minlength=len(self.labels_))
             weights = torch.tensor(len(tr_labels) / (len(self.labels_) * np.maximum(counts, 1)), dtype=torch.float)
         self.work_dir_ = tempfile.mkdtemp(prefix="stancebench-trainer-")
-        use_cuda = torch.cuda.is_available()
         args = TrainingArguments(
             output_dir=self.work_dir_,
             num_train_epochs=self.epochs,
@@ -236,11 +252,15 @@ class TransformerClassifier(Classifier):
             data_seed=seed,
             use_cpu=not use_cuda,
             ddp_backend=("nccl" if use_cuda else "gloo") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-            disable_tqdm=True,
+            disable_tqdm=True,  # our own bar (TerminalProgress), on a terminal only
             dataloader_num_workers=0,
+            bf16=self.precision_ == "bf16",  # autocast: fp32 master weights, bf16 matmuls
+            train_sampling_strategy="group_by_length" if self.group_by_length else "random",
         )
-        weighted_trainer, epoch_reporter = _trainer_classes()
+        weighted_trainer, epoch_reporter, terminal_progress = trainer_classes()
         callbacks = [epoch_reporter(self)]
+        if sys.stderr.isatty():
+            callbacks.append(terminal_progress(self.batch_size * int(os.environ.get("WORLD_SIZE", "1"))))
         if eval_set is not None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.early_stopping_patience))
         trainer = weighted_trainer(
@@ -251,7 +271,7 @@ class TransformerClassifier(Classifier):
             eval_dataset=eval_set,
             processing_class=self.tokenizer_,
             data_collator=DataCollatorWithPadding(self.tokenizer_),
-            compute_metrics=_macro_f1 if eval_set is not None else None,
+            compute_metrics=macro_f1 if eval_set is not None else None,
             callbacks=callbacks,
         )
         trainer.remove_callback(PrinterCallback)
@@ -283,9 +303,10 @@ class TransformerClassifier(Classifier):
         order = np.argsort(-lengths, kind="stable")
         out = np.zeros((len(lengths), len(self.labels_)), dtype=np.float64)
         device = next(self.model_.parameters()).device
+        precision = getattr(self, "precision_", "fp32")
         pad = {"input_ids": self.tokenizer_.pad_token_id or 0, "attention_mask": 0, "token_type_ids": 0}
         keys = [k for k in pad if k in encoded]
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(precision, device.type):
             for start in range(0, len(order), self.eval_batch_size):
                 index = order[start:start + self.eval_batch_size]
                 width = int(lengths[index].max())
@@ -326,73 +347,10 @@ class TransformerClassifier(Classifier):
         model.model_ = AutoModelForSequenceClassification.from_pretrained(hf)
         model.model_.eval()
         model.preprocess_ = make_preprocessor(model.preprocessing, model.model_name_or_path)
+        # Resolved on the machine that serves: where bf16 is native (as where the run was), the served model
+        # computes what the run computed; elsewhere it falls back to fp32 rather than refuse to serve.
+        model.precision_ = resolve_precision("fp32" if model.precision == "fp32" else "auto", "cpu")
         return model
 
-
-def _macro_f1(eval_prediction) -> dict[str, float]:
-    """Validation scores for early stopping: macro-F1 over every label of the model (the logits'
-    columns), the same definition as the logged ``macro_f1`` (``stancebench.experiment.scoring``), not only over
-    the classes a small validation split happens to contain."""
-    from stancebench.experiment.scoring import classification_scores
-
-    logits, labels = eval_prediction
-    predicted = np.argmax(logits, axis=-1)
-    scores = classification_scores(labels.tolist(), predicted.tolist(), list(range(logits.shape[-1])))
-    return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
-
-
-def _make_trainer_classes():
-    from transformers import Trainer, TrainerCallback
-
-    class WeightedTrainer(Trainer):
-        """Trainer with a class-weighted cross-entropy loss."""
-
-        def __init__(self, *args, class_weights=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.class_weights = class_weights
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            import torch
-
-            if self.class_weights is None:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            labels = inputs.pop("labels")
-            outputs = model(**inputs)
-            loss = torch.nn.functional.cross_entropy(
-                outputs.logits, labels, weight=self.class_weights.to(outputs.logits.device)
-            )
-            return (loss, outputs) if return_outputs else loss
-
-    class EpochReporter(TrainerCallback):
-        """Hands per-epoch training loss and validation scores to the model's ``epoch_callback``."""
-
-        def __init__(self, owner: "TransformerClassifier"):
-            self.owner = owner
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not logs or self.owner.epoch_callback is None or not state.is_world_process_zero:
-                return
-            epoch = int(round(state.epoch or 0))
-            values = {}
-            for key, value in logs.items():
-                if not isinstance(value, (int, float)) or math.isnan(float(value)):
-                    continue
-                if key == "loss":
-                    values["train_loss"] = float(value)
-                elif key in ("eval_loss", "eval_macro_f1", "eval_accuracy"):
-                    values[key.replace("eval_", "val_")] = float(value)
-            if values:
-                self.owner.epoch_callback(epoch, values)
-
-    return WeightedTrainer, EpochReporter
-
-
-_TRAINER_CLASSES: tuple | None = None
-
-
-def _trainer_classes():
-    """(WeightedTrainer, EpochReporter), built on first use so importing this module stays cheap."""
-    global _TRAINER_CLASSES
-    if _TRAINER_CLASSES is None:
-        _TRAINER_CLASSES = _make_trainer_classes()
-    return _TRAINER_CLASSES
+    def run_tags(self) -> dict[str, str]:
+        return {"precision": getattr(self, "precision_", "fp32")}

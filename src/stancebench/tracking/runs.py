@@ -14,7 +14,13 @@ from typing import Any, Iterator
 
 from stancebench.errors import UserError
 from stancebench.tracking.redaction import redact
-from stancebench.tracking.store import MAX_PARAM_LENGTH, StoreSettings, _health_problem, _is_remote, prepare_store
+from stancebench.tracking.store import (
+    MAX_PARAM_LENGTH,
+    StoreSettings,
+    _health_problem,
+    _is_remote,
+    prepare_store,
+)
 
 
 class TrackedRun:
@@ -43,6 +49,11 @@ class TrackedRun:
         items = list(clean.items())
         for i in range(0, len(items), 100):  # the REST API takes at most 100 params per batch
             mlflow.log_params(dict(items[i:i + 100]))
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        import mlflow
+
+        mlflow.set_tags({k: str(v) for k, v in redact(tags).items()})
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         import mlflow
