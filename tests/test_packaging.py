@@ -1,4 +1,4 @@
-"""Packaging: ranges in pyproject.toml, exact versions in constraints.txt, an SPDX licence."""
+"""Packaging: dependency ranges and exact CI pins, an SPDX licence, a layout the README describes."""
 
 from __future__ import annotations
 
@@ -46,3 +46,21 @@ def test_licence_is_an_spdx_expression_with_its_file():
     assert PROJECT["license"] == "MIT"
     assert (REPO / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
     assert PROJECT["license-files"] == ["LICENSE"]
+
+
+def test_the_readme_development_tree_matches_the_package():
+    """Every module of the package is in the README's Development tree, and the tree names no module
+    that is not there; and each module stays small enough to read in one sitting."""
+    import re
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    tree = readme.split("## Development", 1)[1].split("```", 2)[1]
+    named = set(re.findall(r"\b([a-z_0-9]+\.py)\b", tree))
+    package = REPO / "src" / "stancebench"
+    modules = {p for p in package.rglob("*.py") if p.name not in {"__init__.py", "__main__.py"}
+               and "metrics" not in p.relative_to(package).parts}
+    assert {p.name for p in modules} == named
+    for folder in {p.parent for p in modules if p.parent != package}:
+        assert f"{folder.name}/" in tree, folder
+    too_long = {str(p.relative_to(package)): n for p in modules if (n := len(p.read_text().splitlines())) > 450}
+    assert not too_long, too_long

@@ -218,7 +218,9 @@ def _cmd_predict(argv: list[str]) -> int:
     p.add_argument("--target", default=None, help="stance target of sentences without one (target-aware models)")
     p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
                    help="JSON-lines file, written to a temporary file then renamed (default: stdout)")
-    p.add_argument("--batch-size", type=int, default=64, help="sentences per model call (default 64)")
+    p.add_argument("--batch-size", type=int, default=512,
+                   help="sentences per model call (default 512; a transformer sorts them by length and runs its "
+                   "own forward batches: larger calls pad less)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal and there is more than one batch)")
     p.add_argument("--tracking-uri", default=None, help="store (default: MLFLOW_TRACKING_URI or the project's)")

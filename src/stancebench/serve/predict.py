@@ -36,7 +36,7 @@ def show_progress(n_items: int, batch_size: int, requested: bool | None, stream:
     return n_items > batch_size and stream.isatty()
 
 
-def predict_sentences(model: LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64,
+def predict_sentences(model: LoadedModel, sentences: Sequence[Sentence], batch_size: int = 512,
                       progress: bool | None = None) -> Iterator[dict]:
     """One output record per sentence, in input order, computed ``batch_size`` sentences at a time."""
     if batch_size < 1:
@@ -82,7 +82,7 @@ def write_jsonl(records: Iterable[dict], output: Path | None, stream: TextIO) ->
 def run_predict(model_uri: str, texts: Sequence[str] = (), input_path: Path | str | None = None, *,
                 output: Path | None = None, fmt: str = "auto", text_column: str = "text",
                 target_column: str = "target", id_column: str = "id", target: str | None = None,
-                batch_size: int = 64, progress: bool | None = None, tracking_uri: str | None = None,
+                batch_size: int = 512, progress: bool | None = None, tracking_uri: str | None = None,
                 stream: TextIO | None = None) -> int:
     """The predict command: read, check, load, predict in batches, write; returns the number of sentences."""
     sentences = read_sentences(texts, input_path, fmt, text_column, target_column, id_column, target)
