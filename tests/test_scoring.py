@@ -245,7 +245,7 @@ def test_early_stopping_scores_macro_f1_like_the_logged_metric():
     """One macro-F1 definition: the Trainer's validation score averages over every label of the model,
     as the logged macro_f1 averages over the task's labels (a label absent from a small validation
     split counts as 0, it is not dropped)."""
-    from stancebench.models.transformer import _macro_f1
+    from stancebench.models.trainer import macro_f1 as _macro_f1
 
     labels = ["favor", "against", "none"]
     gold = np.array([0, 0, 2, 2, 2])  # no "against" in this validation split
