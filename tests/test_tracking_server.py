@@ -306,7 +306,7 @@ def test_server_stopped_mid_run_fails_fast_and_keeps_the_results(own_server, tmp
     import mlflow
 
     model = mlflow.pyfunc.load_model(str(folder / "model"))
-    predicted = model.predict(np.array([r["text"] for r in rows[:3]], dtype=object))
+    predicted = list(model.predict(np.array([r["text"] for r in rows[:3]], dtype=object))["label"])
     assert len(predicted) == 3 and all(p in STANCE_LABELS for p in predicted)
 
 
