@@ -14,14 +14,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from training_helpers import REPO, free_port
+from training_helpers import REPO, free_port, wait_for_http
 
 WRITTEN = REPO / "data" / "sources" / "synthetic" / "written.jsonl"
 TARGETS = ("peace talks", "ceasefire", "sanctions")
@@ -231,17 +230,7 @@ def test_mlflow_models_serve_answers_a_target_aware_transformer_with_the_in_memo
                              "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
                             stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "mlflow models serve did not answer /ping"
-            time.sleep(0.5)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", proc, tmp_path / "serve.log", limit=240)
         records = [{"target": g, "text": t} for t, g in zip(data["texts"], data["targets"])]
         body = json.dumps({"dataframe_records": records}, ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body, method="POST",

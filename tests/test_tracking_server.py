@@ -36,6 +36,7 @@ from training_helpers import (
     free_port,
     last_line,
     sentences,
+    wait_for_http,
 )
 
 SERVER_VARIABLES = ("STANCEBENCH_TEST_SERVER_URI", "STANCEBENCH_TEST_POSTGRES_URI")
@@ -171,18 +172,7 @@ def test_the_model_logged_over_http_loads_and_predicts_labels(server_uri, http_r
 
 
 def wait_for_health(url: str, proc: subprocess.Popen, log: Path, limit: float = 150) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"mlflow server {url} did not answer /health within {limit:.0f} s:\n{log.read_text()[-3000:]}")
+    wait_for_http(f"{url}/health", proc, log, limit)
 
 
 @pytest.fixture

@@ -116,6 +116,28 @@ def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> str
     return line
 
 
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, limit: float = 150) -> None:
+    """Return once ``url`` answers 200; fail the test (with the server's log) if ``proc`` exits or
+    ``limit`` seconds pass first."""
+    import time
+    import urllib.request
+
+    import pytest
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"{url} did not answer within {limit:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
