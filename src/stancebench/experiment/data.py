@@ -140,9 +140,7 @@ def prepare_data(spec) -> PreparedData:
     eval_items, eval_spec = None, spec.data
     if protocol == "holdout":
         eval_items = items_of(loaded[test_split], task, spec.data.name)
-    elif protocol == "cross_dataset":
-        if ev.target_data is None:
-            raise UserError("eval=cross_dataset needs eval.target_data (e.g. data@eval.target_data=peace_talks_ar)")
+    elif protocol == "cross_dataset":  # the spec made sure there is target data
         eval_spec = ev.target_data
         other = load_data(eval_spec)
         # The target data's test split when it has one (peace-talks-ar: the real sentences, not the

@@ -81,6 +81,13 @@ class Classifier(ABC):
         scores = self.predict_scores(texts, targets)
         return [self.labels_[i] for i in np.argmax(scores, axis=1)]
 
+    def label_values(self, texts: Sequence[str], targets: Sequence[str | None] | None = None,
+                     ) -> tuple[list[str], list[dict[str, float]]]:
+        """The predicted label and a ``{label: value}`` row per text: what the served model answers."""
+        scores = self.predict_scores(texts, targets)
+        labels = [self.labels_[i] for i in np.argmax(scores, axis=1)] if len(scores) else []
+        return labels, [dict(zip(self.labels_, map(float, row))) for row in scores]
+
     @property
     def score_kind(self) -> str:
         """``probabilities`` (rows sum to one) or ``scores`` (margins): the name of the served values."""

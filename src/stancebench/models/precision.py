@@ -55,6 +55,12 @@ def resolve_precision(setting: str, device: str) -> str:
     return "bf16" if native else "fp32"
 
 
+def serving_precision(setting: str) -> str:
+    """The precision a loaded model runs in on this machine's CPU: where bf16 is native (as where the run
+    was), what the run computed; elsewhere fp32, rather than refuse to serve a model trained in bf16."""
+    return resolve_precision("fp32" if setting == "fp32" else "auto", "cpu")
+
+
 def autocast(precision: str, device: str):
     """A context that runs the forward pass in ``precision`` (bf16 autocast, or nothing for fp32)."""
     if precision != "bf16":

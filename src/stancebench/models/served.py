@@ -29,10 +29,7 @@ class StancebenchModel(PythonModel):
         from stancebench.models.base import split_model_input
 
         model = self.classifier
-        texts, targets = split_model_input(model_input, model.target_aware_)
-        scores = model.predict_scores(texts, targets)
-        labels = [model.labels_[i] for i in scores.argmax(axis=1)] if len(texts) else []
-        values = [dict(zip(model.labels_, map(float, row))) for row in scores]
+        labels, values = model.label_values(*split_model_input(model_input, model.target_aware_))
         return pd.DataFrame({"label": labels, model.score_kind: values})
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from stancebench.errors import UserError
 from stancebench.models.base import Classifier
-from stancebench.models.precision import autocast, resolve_precision
+from stancebench.models.encoding import length_sorted_batches, quiet_transformers
+from stancebench.models.precision import autocast, resolve_precision, serving_precision
 from stancebench.models.trainer import macro_f1, trainer_classes
 
 PREPROCESSING = ("none", "arabert", "e5")
@@ -168,7 +169,7 @@ class TransformerClassifier(Classifier):
         """A training or validation set for the Trainer: the token ids of :meth:`_tokenize` and label ids."""
         from datasets import Dataset
 
-        data = {k: v for k, v in self._tokenize(texts, targets).items()}
+        data = dict(self._tokenize(texts, targets))
         data["label"] = [self.label2id_[label] for label in labels]
         return Dataset.from_dict(data)
 
@@ -190,6 +191,7 @@ class TransformerClassifier(Classifier):
     # ------------------------------------------------------------------ fit / predict
     def fit(self, texts, labels, targets=None, seed: int = 0) -> "TransformerClassifier":
         import torch
+        from datasets.utils.logging import disable_progress_bar
         from transformers import (
             AutoModelForSequenceClassification,
             AutoTokenizer,
@@ -199,11 +201,8 @@ class TransformerClassifier(Classifier):
             TrainingArguments,
             set_seed,
         )
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()  # the load report and per-step prints; curves go to MLflow
-        hf_logging.disable_progress_bar()
-        from datasets.utils.logging import disable_progress_bar
+        quiet_transformers()
 
         disable_progress_bar()
         texts, labels = list(texts), list(labels)
@@ -299,23 +298,12 @@ class TransformerClassifier(Classifier):
         if not len(texts):  # the tokenizer refuses an empty batch
             return np.zeros((0, len(self.labels_)))
         encoded = self._tokenize(texts, targets)
-        lengths = np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
-        order = np.argsort(-lengths, kind="stable")
-        out = np.zeros((len(lengths), len(self.labels_)), dtype=np.float64)
+        out = np.zeros((len(texts), len(self.labels_)), dtype=np.float64)
         device = next(self.model_.parameters()).device
-        precision = getattr(self, "precision_", "fp32")
-        pad = {"input_ids": self.tokenizer_.pad_token_id or 0, "attention_mask": 0, "token_type_ids": 0}
-        keys = [k for k in pad if k in encoded]
-        with torch.inference_mode(), autocast(precision, device.type):
-            for start in range(0, len(order), self.eval_batch_size):
-                index = order[start:start + self.eval_batch_size]
-                width = int(lengths[index].max())
-                batch = {}
-                for key in keys:  # right padding, as the tokenizer pads
-                    values = np.full((len(index), width), pad[key], dtype=np.int64)
-                    for row, i in enumerate(index):
-                        values[row, :lengths[i]] = encoded[key][i]
-                    batch[key] = torch.from_numpy(values).to(device)
+        batches = length_sorted_batches(encoded, self.eval_batch_size, self.tokenizer_.pad_token_id or 0,
+                                        device=device)
+        with torch.inference_mode(), autocast(getattr(self, "precision_", "fp32"), device.type):
+            for index, batch in batches:
                 logits = self.model_(**batch).logits
                 out[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
@@ -337,19 +325,15 @@ class TransformerClassifier(Classifier):
     @classmethod
     def load_artifacts(cls, folder: Path, params: dict, state: dict) -> "TransformerClassifier":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        quiet_transformers()
         model = cls(**params)
         hf = folder / state["hf_model"]
         model.tokenizer_ = AutoTokenizer.from_pretrained(hf)
         model.model_ = AutoModelForSequenceClassification.from_pretrained(hf)
         model.model_.eval()
         model.preprocess_ = make_preprocessor(model.preprocessing, model.model_name_or_path)
-        # Resolved on the machine that serves: where bf16 is native (as where the run was), the served model
-        # computes what the run computed; elsewhere it falls back to fp32 rather than refuse to serve.
-        model.precision_ = resolve_precision("fp32" if model.precision == "fp32" else "auto", "cpu")
+        model.precision_ = serving_precision(model.precision)
         return model
 
     def run_tags(self) -> dict[str, str]:

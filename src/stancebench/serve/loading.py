@@ -147,17 +147,12 @@ class LoadedModel:
         self.score_field = classifier.score_kind if classifier is not None else None
 
     def predict(self, texts: list[str], targets: list[str | None]) -> tuple[list[str], list[dict | None]]:
-        import numpy as np
-
-        model = self.classifier
-        if model is None:
+        if self.classifier is None:
             out = self.pyfunc.predict(list(texts))
             if hasattr(out, "columns"):
                 out = out["label"] if "label" in out.columns else out.iloc[:, 0]
             return [str(v) for v in list(out)], [None] * len(texts)
-        scores = model.predict_scores(list(texts), list(targets) if self.target_aware else None)
-        labels = [model.labels_[i] for i in np.argmax(scores, axis=1)]
-        return labels, [dict(zip(model.labels_, map(float, row))) for row in scores]
+        return self.classifier.label_values(list(texts), list(targets) if self.target_aware else None)
 
 
 def load_model(folder: Path) -> LoadedModel:
