@@ -5,8 +5,9 @@ e5_small, ArSarcasm-v2 sentiment, a 2,000-tweet training subsample (``max_train_
 same in everything but the speed switches:
 
 * fast: the configured defaults (``precision=auto`` -> bf16 autocast on this CPU, word embeddings
-  frozen, length-grouped batches);
-* plain: ``precision=fp32 freeze_word_embeddings=false group_by_length=false``.
+  frozen, length-grouped batches, no attention dropout, the eager attention kernel);
+* plain: ``precision=fp32 freeze_word_embeddings=false group_by_length=false attention_dropout=null
+  attention=sdpa`` (the checkpoint's attention dropout, 0.1, and the library's default kernel).
 
 Writes ``results/parity.json``: each run's f1_pn and macro-F1 with their 95 % bootstrap intervals,
 training samples/s, and a paired bootstrap of the f1_pn difference on the same test tweets.
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
     "fast": [],
     "plain": ["model.params.precision=fp32", "model.params.freeze_word_embeddings=false",
-              "model.params.group_by_length=false"],
+              "model.params.group_by_length=false", "model.params.attention_dropout=null",
+              "model.params.attention=sdpa"],
 }
 
 

@@ -106,6 +106,36 @@ def test_frozen_word_embeddings_stay_as_pretrained(tiny_bert, freeze):
     assert np.array_equal(tuned, pretrained) is freeze
 
 
+def test_dropout_and_attention_kernel_reach_the_fine_tune_only(tiny_bert):
+    from stancebench.models.transformer import TransformerClassifier, training_attention
+
+    assert training_attention("auto", use_cuda=False) == "eager"  # the fused kernel's CPU backward is slow
+    assert training_attention("auto", use_cuda=True) == "sdpa"
+    model = TransformerClassifier(model_name_or_path=str(tiny_bert), epochs=1, batch_size=8, attention_dropout=0.0,
+                                  hidden_dropout=0.05)
+    kernels = []
+    model.epoch_callback = lambda epoch, values: kernels.append(model.model_.config._attn_implementation)
+    model.fit(TEXTS, STANCES, seed=0)
+    assert kernels and set(kernels) == {"eager"}  # while training, on this CPU
+    config = model.model_.config
+    assert (config.attention_probs_dropout_prob, config.hidden_dropout_prob) == (0.0, 0.05)  # checkpoint: 0.1
+    assert config._attn_implementation == "sdpa"  # the fitted (and logged) model runs the fused kernel
+    kept = TransformerClassifier(model_name_or_path=str(tiny_bert), epochs=1, batch_size=8).fit(TEXTS, STANCES)
+    assert (kept.model_.config.attention_probs_dropout_prob, kept.model_.config.hidden_dropout_prob) == (0.1, 0.1)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"attention": "flash"}, "model.params.attention='flash' is not one of auto, eager, sdpa"),
+    ({"attention_dropout": 1.5}, r"model.params.attention_dropout=1.5 is not a probability in \[0, 1\)"),
+    ({"hidden_dropout": -0.1}, r"model.params.hidden_dropout=-0.1 is not a probability in \[0, 1\)"),
+])
+def test_bad_dropout_or_attention_is_one_clear_error(tiny_bert, params, message):
+    from stancebench.models.transformer import TransformerClassifier
+
+    with pytest.raises(UserError, match=message):
+        TransformerClassifier(model_name_or_path=str(tiny_bert), epochs=1, **params).fit(TEXTS, STANCES)
+
+
 def test_fine_tuning_shows_a_progress_bar_on_a_terminal_only(tmp_path, tiny_bert):
     script = tmp_path / "fit.py"
     script.write_text(

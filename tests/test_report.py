@@ -16,7 +16,7 @@ CHROMIUM = shutil.which("chromium")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPERIMENT = "report-test"
 
-pytestmark = pytest.mark.slow  # five training runs (one a tiny transformer), a report, a browser
+pytestmark = pytest.mark.slow  # six training runs (a tiny transformer and a tiny probe), a report, a browser
 
 
 def _tiny(folder: Path) -> list[str]:
@@ -26,7 +26,8 @@ def _tiny(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, tiny_bert) -> Path:
-    """One experiment: TF-IDF logreg (two seeds, and a run on 8 training items), TF-IDF SVM, a tiny BERT."""
+    """One experiment: TF-IDF logreg (two seeds, and a run on 8 training items), TF-IDF SVM, a tiny BERT
+    fine-tuned, and a probe on the tiny BERT's frozen embeddings."""
     from stancebench.experiment.train import train
 
     folder = tmp_path_factory.mktemp("report-store")
@@ -34,9 +35,12 @@ def store(tmp_path_factory, tiny_bert) -> Path:
     # evaluation set is test_each_evaluation_set_is_a_group_and_upstream_text_stays_out.
     common = ["data=peace_talks_seed", "~data.eval_sets.fignews", "eval=kfold", "eval.k=3",
               f"tracking.experiment={EXPERIMENT}"]
-    runs = [["seed=0"], ["seed=1"], ["model=tfidf_svm"], ["max_train_samples=8"], _tiny(tiny_bert)]
-    for k, overrides in enumerate(runs):
-        train(train_cfg(folder, *common, *overrides, out=f"out{k}"))
+    probe = ["model=e5_probe", f"model.params.model_name_or_path={tiny_bert}", "model.params.prefix="]
+    runs = [["seed=0"], ["seed=1"], ["model=tfidf_svm"], ["max_train_samples=8"], _tiny(tiny_bert), probe]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("STANCEBENCH_CACHE", str(folder / "cache"))  # the probe's embeddings
+        for k, overrides in enumerate(runs):
+            train(train_cfg(folder, *common, *overrides, out=f"out{k}"))
     return folder
 
 
@@ -86,7 +90,8 @@ def test_leaderboard_has_a_row_per_model_and_training_size_with_the_runs_scores(
         ("peace-talks-ar-seed", "stance", "kfold", "f_avg")
     rows = {(r["model"], r["n_train"]): r for r in group["leaderboard"]}
     runs = _runs_by_model(store)
-    assert set(rows) == set(runs) == {("tfidf_logreg", 13), ("tfidf_logreg", 8), ("tfidf_svm", 13), ("arabert", 13)}
+    assert set(rows) == set(runs) == {("tfidf_logreg", 13), ("tfidf_logreg", 8), ("tfidf_svm", 13), ("arabert", 13),
+                                     ("e5_probe", 13)}
     for key, row in rows.items():
         assert sorted(row["runs"]) == sorted(r.info.run_id for r in runs[key])
         logged = [r.data.metrics["f_avg"] for r in runs[key]]
@@ -104,41 +109,45 @@ def test_leaderboard_has_a_row_per_model_and_training_size_with_the_runs_scores(
     assert means == sorted(means, reverse=True)
 
 
-def test_significance_compares_best_tfidf_with_the_transformer_on_the_same_items(store, report):
-    _, summary, _ = report
+def test_significance_tests_each_family_against_the_best_tfidf_on_the_same_items(store, report):
+    _, summary, stdout = report
     group = summary["groups"][0]
-    comparison = group["comparison"]
     # Learning-curve points (fewer training items) do not compete: the best full-data TF-IDF does.
     best_tfidf = next(r for r in group["leaderboard"] if r["family"] == "tfidf" and r["n_train"] == 13)
-    assert comparison["a"] == best_tfidf["model"] and comparison["b"] == "arabert"
-    assert comparison["items"] == 13
-    test = comparison["paired_bootstrap"]
-    assert 0.0 < test["p_value"] <= 1.0
-    assert test["delta"] == pytest.approx(test["a"] - test["b"])
-    assert test["ci_low"] <= test["delta"] <= test["ci_high"]
-    # McNemar counts, recomputed from the two runs' logged predictions.
-    mcnemar = comparison["mcnemar"]
-    a, b = _predictions(store, mcnemar["run_a"]), _predictions(store, mcnemar["run_b"])
-    a_only = sum(1 for i in a if a[i]["predicted"] == a[i]["gold"] and b[i]["predicted"] != b[i]["gold"])
-    b_only = sum(1 for i in a if b[i]["predicted"] == b[i]["gold"] and a[i]["predicted"] != a[i]["gold"])
-    assert (mcnemar["a_only_correct"], mcnemar["b_only_correct"]) == (a_only, b_only)
-    assert 0.0 < mcnemar["p_value"] <= 1.0
+    comparisons = group["comparisons"]
+    assert [(c["a"], c["b"], c["b_family"]) for c in comparisons] == \
+        [(best_tfidf["model"], "arabert", "transformer"), (best_tfidf["model"], "e5_probe", "probe")]
+    for comparison in comparisons:
+        assert comparison["items"] == 13
+        test = comparison["paired_bootstrap"]
+        assert 0.0 < test["p_value"] <= 1.0
+        assert test["delta"] == pytest.approx(test["a"] - test["b"])
+        assert test["ci_low"] <= test["delta"] <= test["ci_high"]
+        # McNemar counts, recomputed from the two runs' logged predictions.
+        mcnemar = comparison["mcnemar"]
+        a, b = _predictions(store, mcnemar["run_a"]), _predictions(store, mcnemar["run_b"])
+        a_only = sum(1 for i in a if a[i]["predicted"] == a[i]["gold"] and b[i]["predicted"] != b[i]["gold"])
+        b_only = sum(1 for i in a if b[i]["predicted"] == b[i]["gold"] and a[i]["predicted"] != a[i]["gold"])
+        assert (mcnemar["a_only_correct"], mcnemar["b_only_correct"]) == (a_only, b_only)
+        assert 0.0 < mcnemar["p_value"] <= 1.0
+        assert f"{comparison['a']} vs {comparison['b']} p={test['p_value']:.3g}" in stdout
+    assert "2 tests against the same TF-IDF row" in " ".join(group["notes"])  # multiplicity, said
 
 
 def test_error_analysis_lists_every_miss_with_gold_and_annotator_votes(store, report):
     _, summary, _ = report
     group = summary["groups"][0]
-    mcnemar = group["comparison"]["mcnemar"]
-    a, b = _predictions(store, mcnemar["run_a"]), _predictions(store, mcnemar["run_b"])
-    missed = {i for i in a if a[i]["predicted"] != a[i]["gold"] or b[i]["predicted"] != b[i]["gold"]}
+    run_ids = [group["comparisons"][0]["mcnemar"]["run_a"]] + [c["mcnemar"]["run_b"] for c in group["comparisons"]]
+    models = [group["comparisons"][0]["a"]] + [c["b"] for c in group["comparisons"]]
+    predictions = [_predictions(store, run_id) for run_id in run_ids]
+    missed = {i for i in predictions[0] if any(p[i]["predicted"] != p[i]["gold"] for p in predictions)}
     assert group["n_errors"] == len(missed) > 0
     assert {e["id"] for e in group["errors"]} == missed
     dataset = {s["id"]: s for s in sentences()}
     for error in group["errors"]:
         assert error["gold"] == dataset[error["id"]]["stance"]
         assert error["text"] == dataset[error["id"]]["text"]
-        assert error["predicted"] == {group["comparison"]["a"]: a[error["id"]]["predicted"],
-                                      "arabert": b[error["id"]]["predicted"]}
+        assert error["predicted"] == {m: p[error["id"]]["predicted"] for m, p in zip(models, predictions)}
         assert error["annotation"]["votes"] == dataset[error["id"]]["stance_votes"]
         assert error["annotation"]["agreement"] == dataset[error["id"]]["stance_agreement"]
 
@@ -157,7 +166,10 @@ def test_markdown_has_the_leaderboard_significance_and_figures(report):
     text = (folder / "report.md").read_text(encoding="utf-8")
     group = summary["groups"][0]
     assert "## peace-talks-ar-seed · stance · kfold" in text
-    assert "**Significance.**" in text and f"p = {group['comparison']['paired_bootstrap']['p_value']:.3g}" in text
+    assert "**Significance.**" in text
+    for comparison in group["comparisons"]:
+        assert f"{comparison['a']} vs {comparison['b']} on the same" in text
+        assert f"p = {comparison['paired_bootstrap']['p_value']:.3g}" in text
     for name in group["figures"].values():
         assert f"(figures/{name})" in text
     first_error = group["errors"][0]
@@ -183,7 +195,7 @@ def test_report_is_logged_to_mlflow_and_left_out_of_the_next_report(store, repor
     again = _cli(store, "report", "--experiment", EXPERIMENT, "--tracking-uri", store_uri(store), "--output-dir",
                  str(tmp_path / "again"), "--resamples", "200", "--no-log", env=cli_env(store))
     assert again.returncode == 0, again.stderr[-2000:]
-    assert json.loads((tmp_path / "again" / "report.json").read_text(encoding="utf-8"))["n_runs"] == 5
+    assert json.loads((tmp_path / "again" / "report.json").read_text(encoding="utf-8"))["n_runs"] == 6
 
 
 def test_alias_points_at_the_best_run_and_loads(store, report):

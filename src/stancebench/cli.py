@@ -157,8 +157,8 @@ def _cmd_report(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="stancebench report",
         description="Compare the finished training runs of an MLflow experiment: a leaderboard per dataset and "
-        "task, a paired significance test (best TF-IDF vs best transformer), plots and error analysis; "
-        "written as Markdown + HTML + JSON and logged to MLflow.")
+        "task, paired significance tests (best TF-IDF vs the best of each other family), plots and error "
+        "analysis; written as Markdown + HTML + JSON and logged to MLflow.")
     p.add_argument("--experiment", default="stancebench", help="MLflow experiment to read (default: stancebench)")
     p.add_argument("--dataset", action="append", default=[], help="only runs trained or evaluated on it (repeatable)")
     p.add_argument("--task", action="append", default=[], choices=list(TASKS), help="only this task")
@@ -184,9 +184,8 @@ def _cmd_report(argv: list[str]) -> int:
         main = group.main_score
         best = group.contenders()[0]
         line = f"{group.title}: best {best.model} {main}={best.mean(main):.3f} ({len(group.rows)} rows)"
-        if group.comparison:
-            test = group.comparison["paired_bootstrap"]
-            line += f"; {group.comparison['a']} vs {group.comparison['b']} p={test['p_value']:.3g}"
+        for comparison in group.comparisons:
+            line += f"; {comparison['a']} vs {comparison['b']} p={comparison['paired_bootstrap']['p_value']:.3g}"
         print(line)
     for task, chosen in result["aliases"].items():
         print(f"alias {chosen['alias']}: {chosen['name']} version {chosen['version']} ({chosen['model']}, run "

@@ -6,8 +6,9 @@ evaluation data, task, protocol) group:
 * a leaderboard: one row per model and training-set size, with the task's main score and macro-F1
   as mean ± standard deviation over runs (seeds), and a 95 % bootstrap interval over evaluation
   items of that mean;
-* a paired significance test between the best TF-IDF row and the best transformer row on the same
-  evaluation items (paired bootstrap on the main score, exact McNemar on correctness);
+* paired significance tests of the best row of each other family (transformer, probe) against the
+  best TF-IDF row on the same evaluation items (paired bootstrap on the main score, exact McNemar on
+  correctness);
 * figures: per-class F1 bars, confusion matrices side by side, score against training-set size;
 * error analysis: the sentences the compared models got wrong, with gold labels and the annotators'
   votes on them when the evaluation data is a stancebench dataset.

@@ -1,8 +1,9 @@
 """From run records to report groups: leaderboard scores, intervals, the significance test, errors.
 
 Every number is recomputed from the runs' predictions on the evaluation items the runs of a row
-share, so a row's runs are compared on the same items; the compared pair of rows (best TF-IDF,
-best transformer) is tested and analysed on the items both rows share.
+share, so a row's runs are compared on the same items; the compared rows (the best TF-IDF and the
+best of each other family) are tested in pairs against TF-IDF on the items each pair shares, and
+analysed on the items all of them share.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from stancebench.errors import UserError
 from stancebench.report.records import (
-    FAMILY_ORDER,
+    BASELINE_FAMILY,
     UPSTREAM_TEXT,
     Group,
     Row,
@@ -80,31 +81,42 @@ def _scored_rows(key: tuple, records: list[RunRecord], gold_of: dict[str, str], 
 
 
 def _compare(group: Group, resamples: int, confidence: float, seed: int) -> None:
-    """Set the group's paired test of its compared rows, or a note saying why there is none."""
+    """Set the group's paired tests (each other family's best row against the best TF-IDF), or a note
+    saying why there are none."""
     from stancebench.experiment.scoring import mcnemar_exact, paired_bootstrap
 
     compared = group.compared_rows()
-    shared = [i for i in compared[0].ids if i in set.intersection(*(set(r.ids) for r in compared))]
-    group.compared_ids = shared
-    if not (len(compared) == 2 and {r.family for r in compared} == set(FAMILY_ORDER)):
-        missing = [f for f in FAMILY_ORDER if not any(r.family == f for r in group.rows)]
-        group.notes.append(f"No significance test: it compares the best TF-IDF with the best transformer, and "
-                           f"this group has no {' or '.join(missing)} run.")
+    shared_by_all = set.intersection(*(set(r.ids) for r in compared))
+    group.compared_ids = [i for i in compared[0].ids if i in shared_by_all]
+    baseline, others = compared[0], compared[1:]
+    if baseline.family != BASELINE_FAMILY or not others or any(r.family == BASELINE_FAMILY for r in others):
+        missing = "a TF-IDF run" if baseline.family != BASELINE_FAMILY else "run of another family"
+        group.notes.append(f"No significance test: it compares the best TF-IDF with the best row of each other "
+                           f"family, and this group has no {missing}.")
         return
-    a, b = compared
-    if not shared:
-        group.notes.append(f"No significance test: {a.model} and {b.model} share no evaluation item.")
-        return
-    gold = [group.gold[i] for i in shared]
-    test = paired_bootstrap(gold, [r.predicted(shared) for r in a.runs], [r.predicted(shared) for r in b.runs],
-                            group.labels, group.task, group.main_score, resamples, confidence, seed)
-    # McNemar pairs single runs: the same seed on both sides when the rows have one in common.
-    seeds = sorted({r.seed for r in a.runs} & {r.seed for r in b.runs})
-    rep_a, rep_b = a.representative(seeds[0] if seeds else None), b.representative(seeds[0] if seeds else None)
-    mcnemar = mcnemar_exact(gold, rep_a.predicted(shared), rep_b.predicted(shared))
-    group.comparison = {"a": a.model, "b": b.model, "a_runs": len(a.runs), "b_runs": len(b.runs),
-                        "metric": group.main_score, "items": len(shared), "paired_bootstrap": test,
-                        "mcnemar": {**mcnemar, "run_a": rep_a.run_id, "run_b": rep_b.run_id}}
+    for other in others:
+        shared = [i for i in baseline.ids if i in set(other.ids)]
+        if not shared:
+            group.notes.append(f"No significance test of {other.model}: it shares no evaluation item with "
+                               f"{baseline.model}.")
+            continue
+        gold = [group.gold[i] for i in shared]
+        test = paired_bootstrap(gold, [r.predicted(shared) for r in baseline.runs],
+                                [r.predicted(shared) for r in other.runs], group.labels, group.task,
+                                group.main_score, resamples, confidence, seed)
+        # McNemar pairs single runs: the same seed on both sides when the rows have one in common.
+        seeds = sorted({r.seed for r in baseline.runs} & {r.seed for r in other.runs})
+        rep_a = baseline.representative(seeds[0] if seeds else None)
+        rep_b = other.representative(seeds[0] if seeds else None)
+        mcnemar = mcnemar_exact(gold, rep_a.predicted(shared), rep_b.predicted(shared))
+        group.comparisons.append({
+            "a": baseline.model, "b": other.model, "b_family": other.family, "a_runs": len(baseline.runs),
+            "b_runs": len(other.runs), "metric": group.main_score, "items": len(shared), "paired_bootstrap": test,
+            "mcnemar": {**mcnemar, "run_a": rep_a.run_id, "run_b": rep_b.run_id}})
+    if len(group.comparisons) > 1:
+        k = len(group.comparisons)
+        group.notes.append(f"{k} tests against the same TF-IDF row, each at its own p-value, not corrected for "
+                           f"multiplicity (Bonferroni: compare each with {0.05 / k:.3g}).")
 
 
 def _find_errors(group: Group, votes: dict[str, dict[str, Any]], max_errors: int) -> None:

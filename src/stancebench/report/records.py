@@ -18,7 +18,9 @@ import numpy as np
 
 from stancebench.errors import UserError
 
-FAMILY_ORDER = ("tfidf", "transformer")
+# The report's families: the baseline every other family's best row is tested against comes first.
+FAMILY_ORDER = ("tfidf", "transformer", "probe")
+BASELINE_FAMILY = FAMILY_ORDER[0]
 # Shown instead of a sentence whose text is kept upstream (its licence keeps it out of reports).
 UPSTREAM_TEXT = "(text kept upstream; look it up by id)"
 
@@ -88,7 +90,7 @@ class Group:
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
     compared_ids: list[str] = field(default_factory=list)
-    comparison: dict[str, Any] | None = None
+    comparisons: list[dict[str, Any]] = field(default_factory=list)  # one per family tested against TF-IDF
     errors: list[dict[str, Any]] = field(default_factory=list)
     n_errors: int = 0
     figures: dict[str, Path] = field(default_factory=dict)
@@ -112,15 +114,17 @@ class Group:
         return [r for r in self.rows if r.n_train == largest[r.model]]
 
     def compared_rows(self) -> list[Row]:
-        """The best TF-IDF and the best transformer row; without both families, the two best rows.
+        """The best TF-IDF row, then the best row of each other family present (in ``FAMILY_ORDER``);
+        without TF-IDF or without any other family, the two best rows.
 
         Only each model's largest training size competes: a learning-curve point on fewer items (and,
         under k-fold, other evaluation items) is not a contender.
         """
         contenders = self.contenders()
         best = [next((r for r in contenders if r.family == family), None) for family in FAMILY_ORDER]
-        if all(best):
-            return best
+        present = [row for row in best if row is not None]
+        if best[0] is not None and len(present) > 1:
+            return present
         return contenders[:2]
 
 

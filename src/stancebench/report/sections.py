@@ -123,17 +123,18 @@ def leaderboard(group: Group) -> Table:
 
 
 def significance_text(group: Group) -> str | None:
-    """The paired test of the compared rows in a sentence or two; None when the group has none."""
-    c = group.comparison
-    if c is None:
-        return None
-    t, m = c["paired_bootstrap"], c["mcnemar"]
-    verdict = "significant" if t["p_value"] < 0.05 else "not significant"
-    return (f"{c['a']} vs {c['b']} on the same {c['items']} items: {c['metric']} {t['a']:.3f} vs {t['b']:.3f}, "
+    """The paired tests of the compared rows, a sentence or two each; None when the group has none."""
+    sentences = []
+    for c in group.comparisons:
+        t, m = c["paired_bootstrap"], c["mcnemar"]
+        verdict = "significant" if t["p_value"] < 0.05 else "not significant"
+        sentences.append(
+            f"{c['a']} vs {c['b']} on the same {c['items']} items: {c['metric']} {t['a']:.3f} vs {t['b']:.3f}, "
             f"difference {t['delta']:+.3f} (95% CI {_ci((t['ci_low'], t['ci_high']))}); paired bootstrap "
             f"p = {t['p_value']:.3g} over {t['resamples']} resamples ({verdict} at 0.05). Exact McNemar on one run "
             f"each: {c['a']} alone right on {m['a_only_correct']} items, {c['b']} alone right on "
             f"{m['b_only_correct']}, p = {m['p_value']:.3g}.")
+    return " ".join(sentences) or None
 
 
 def votes_text(annotation: dict[str, Any] | None) -> str:

@@ -27,6 +27,6 @@ def summary(groups: list[Group], meta: dict[str, Any]) -> dict[str, Any]:
         "dataset": group.dataset, "eval_dataset": group.eval_dataset, "task": group.task,
         "protocol": group.protocol, "main_score": group.main_score, "n_items": len(group.gold),
         "leaderboard": _leaderboard(group),
-        "comparison": group.comparison, "notes": group.notes, "n_errors": group.n_errors,
+        "comparisons": group.comparisons, "notes": group.notes, "n_errors": group.n_errors,
         "errors": group.errors, "figures": {k: v.name for k, v in group.figures.items()},
     } for group in groups]}
