@@ -136,6 +136,19 @@ def test_bad_dropout_or_attention_is_one_clear_error(tiny_bert, params, message)
         TransformerClassifier(model_name_or_path=str(tiny_bert), epochs=1, **params).fit(TEXTS, STANCES)
 
 
+def test_fine_tuning_leaves_no_checkpoints_behind(tiny_bert, tmp_path, monkeypatch):
+    import tempfile
+
+    from stancebench.models.transformer import TransformerClassifier
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the Trainer's work folder goes
+    model = TransformerClassifier(model_name_or_path=str(tiny_bert), epochs=2, batch_size=8,
+                                  early_stopping_patience=1, validation_fraction=0.25)
+    model.fit(TEXTS, STANCES, seed=0)
+    assert model.train_metrics_["epoch"] > 0  # it trained, with a validation split and checkpoints
+    assert list(tmp_path.iterdir()) == []  # and took them away: ~470 MB each for e5-small
+
+
 def test_fine_tuning_shows_a_progress_bar_on_a_terminal_only(tmp_path, tiny_bert):
     script = tmp_path / "fit.py"
     script.write_text(

@@ -10,6 +10,7 @@ config.  Under ``torchrun`` the Trainer trains with PyTorch DDP (gloo on CPU, NC
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -280,9 +281,11 @@ class TransformerClassifier(Classifier):
         if self.class_weight == "balanced":
             counts = np.bincount([self.label2id_[label] for label in tr_labels], minlength=len(self.labels_))
             weights = torch.tensor(len(tr_labels) / (len(self.labels_) * np.maximum(counts, 1)), dtype=torch.float)
-        self.work_dir_ = tempfile.mkdtemp(prefix="stancebench-trainer-")
+        # The Trainer's checkpoints (the best epoch's, for early stopping: ~470 MB for e5-small) live here
+        # only while it trains; the best weights are back in memory when train() returns.
+        work_dir = tempfile.mkdtemp(prefix="stancebench-trainer-")
         args = TrainingArguments(
-            output_dir=self.work_dir_,
+            output_dir=work_dir,
             num_train_epochs=self.epochs,
             learning_rate=self.learning_rate,
             per_device_train_batch_size=self.batch_size,
@@ -325,7 +328,10 @@ class TransformerClassifier(Classifier):
             callbacks=callbacks,
         )
         trainer.remove_callback(PrinterCallback)
-        result = trainer.train()
+        try:
+            result = trainer.train()
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
         self.train_metrics_ = dict(result.metrics)
         self.model_ = trainer.model
         self.model_.set_attn_implementation("sdpa")  # inference: the library's fused kernel
