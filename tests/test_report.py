@@ -334,6 +334,10 @@ def test_each_evaluation_set_is_a_group_and_upstream_text_stays_out(tmp_path):
     written = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.suffix in (".md", ".html", ".json"))
     assert not [t for t in texts if t in written]
     assert "## peace-talks-ar → fignews-2024 · stance · holdout" in (out / "report.md").read_text(encoding="utf-8")
+    for group in groups.values():  # TF-IDF only: nothing to test against it, and the report says so
+        assert group["comparisons"] == []
+        assert "No significance test: it compares the best TF-IDF with the best row of each other family, and " \
+               "this group has no run of another family." in group["notes"]
 
 
 def test_the_report_names_a_store_inside_the_project_without_this_machines_path(tmp_path):

@@ -334,7 +334,8 @@ class TransformerClassifier(Classifier):
             shutil.rmtree(work_dir, ignore_errors=True)
         self.train_metrics_ = dict(result.metrics)
         self.model_ = trainer.model
-        self.model_.set_attn_implementation("sdpa")  # inference: the library's fused kernel
+        if attention != "sdpa" and getattr(self.model_, "_supports_sdpa", False):
+            self.model_.set_attn_implementation("sdpa")  # inference: the fused kernel, as the logged model loads
         self.model_.eval()
         return self
 

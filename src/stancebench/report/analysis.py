@@ -90,7 +90,7 @@ def _compare(group: Group, resamples: int, confidence: float, seed: int) -> None
     group.compared_ids = [i for i in compared[0].ids if i in shared_by_all]
     baseline, others = compared[0], compared[1:]
     if baseline.family != BASELINE_FAMILY or not others or any(r.family == BASELINE_FAMILY for r in others):
-        missing = "a TF-IDF run" if baseline.family != BASELINE_FAMILY else "run of another family"
+        missing = "TF-IDF run" if baseline.family != BASELINE_FAMILY else "run of another family"
         group.notes.append(f"No significance test: it compares the best TF-IDF with the best row of each other "
                            f"family, and this group has no {missing}.")
         return
