@@ -6,8 +6,8 @@
 #   1. ArSarcasm-v2 sentiment: all 12,548 training tweets, scored on all 3,000 test tweets.
 #   2. peace-talks-ar 2.0: the written training split, scored on the real seed sentences (test) and
 #      on the real FIGNEWS-2024 sentences (eval set `fignews`), stance and sentiment.
-# Project store (./mlflow.db), experiment "encoders-v1".  On 2 CPU cores: ~25 min for the ArSarcasm-v2
-# fine-tune, ~6 min for each peace-talks fine-tune, minutes for the rest.
+# Project store (./mlflow.db), experiment "encoders-v1".  On 2 CPU cores (2026-12-01): 37 min for the
+# ArSarcasm-v2 fine-tune, 6-7 min for each peace-talks fine-tune, under a minute for each other run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
