@@ -12,8 +12,8 @@ PAD_VALUES = {"attention_mask": 0, "token_type_ids": 0}
 
 
 def quiet_transformers() -> None:
-    """No load reports, per-step prints or progress bars from transformers (and datasets, if loaded):
-    a run's curves go to MLflow, and fine-tuning has its own bar on a terminal."""
+    """No load reports, per-step prints or progress bars from transformers: a run's curves go to
+    MLflow, and fine-tuning has its own bar on a terminal."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

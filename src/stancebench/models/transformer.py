@@ -121,21 +121,20 @@ def training_attention(setting: str, use_cuda: bool) -> str:
 
 def dropout_settings(source: str, hidden: float | None, attention: float | None) -> dict[str, float]:
     """Config overrides that set the model's hidden-state and attention-weight dropout (None: keep)."""
-    wanted = {0: ("hidden_dropout", hidden), 1: ("attention_dropout", attention)}
-    wanted = {i: (name, value) for i, (name, value) in wanted.items() if value is not None}
-    if not wanted:
-        return {}
-    for name, value in wanted.values():
-        if not isinstance(value, (int, float)) or not 0 <= value < 1:
+    requested = {"hidden_dropout": hidden, "attention_dropout": attention}
+    for name, value in requested.items():
+        if value is not None and (not isinstance(value, (int, float)) or not 0 <= value < 1):
             raise UserError(f"model.params.{name}={value!r} is not a probability in [0, 1); null keeps the "
                             "checkpoint's own")
+    if hidden is None and attention is None:
+        return {}
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(source)
     for fields in DROPOUT_FIELDS:
         if all(hasattr(config, f) for f in fields):
-            return {fields[i]: float(value) for i, (_, value) in wanted.items()}
-    name = next(iter(wanted.values()))[0]
+            return {field: float(value) for field, value in zip(fields, requested.values()) if value is not None}
+    name = next(name for name, value in requested.items() if value is not None)
     raise UserError(f"model.params.{name}: {source}'s config ({config.model_type}) has none of the dropout "
                     f"fields stancebench knows; set model.params.{name}=null")
 
